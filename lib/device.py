@@ -1,0 +1,75 @@
+"""Where the book runs (device), how much it computes (profile), and reproducible seeds.
+
+Environment variables (all optional):
+
+- ``CNNX_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+- ``CNNX_PROFILE``: ``quick`` (small images, few steps) or ``full`` (literature sizes).
+  Without it the profile is ``full`` on a GPU and ``quick`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+T = TypeVar("T")
+
+
+def get_device() -> torch.device:
+    """The device to compute on: ``CNNX_DEVICE`` if set, else CUDA, then MPS, then the CPU."""
+    forced = os.environ.get("CNNX_DEVICE", "").strip()
+    if forced:
+        try:
+            device = torch.device(forced)
+        except RuntimeError as err:
+            raise ValueError(
+                f"CNNX_DEVICE={forced!r} is not a device torch knows; "
+                "use cpu, cuda, cuda:N or mps, or unset it."
+            ) from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"CNNX_DEVICE={forced!r} but this machine has no usable CUDA GPU.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_profile() -> str:
+    """``quick`` or ``full``: from ``CNNX_PROFILE``, else ``full`` on a GPU, ``quick`` otherwise."""
+    chosen = os.environ.get("CNNX_PROFILE", "").strip().lower()
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(
+                f"CNNX_PROFILE={chosen!r} is not a profile; use one of {', '.join(PROFILES)}."
+            )
+        return chosen
+    return "full" if get_device().type == "cuda" else "quick"
+
+
+def by_profile(quick: T, full: T) -> T:
+    """Pick a setting by profile, so that chapters state both values where they use them."""
+    return full if get_profile() == "full" else quick
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (every device); return a torch generator seeded the same."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def describe() -> str:
+    """One line for the top of a chapter: device, profile and torch version."""
+    device = get_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return f"device: {name} · profile: {get_profile()} · torch {torch.__version__}"

@@ -1,0 +1,222 @@
+"""Images in, images out: loading, validation, resizing, ImageNet normalisation.
+
+Inside the book an image is a float tensor of shape ``(1, 3, H, W)`` (or a batch ``(B, 3, H, W)``)
+with values in ``[0, 1]``. Normalisation for the networks happens in one place, ``normalize``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+MIN_SIDE = 8  # smaller images carry too little to look at, and break strided networks
+MAX_PIXELS = 40_000_000  # 40 megapixels: a photo larger than this is almost surely a mistake
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with a message saying why and what to do."""
+
+
+def load_image(source, max_side: int | None = None) -> torch.Tensor:
+    """Load an image as a ``(1, 3, H, W)`` float tensor in ``[0, 1]``.
+
+    ``source`` may be a path, an ``http(s)://`` or ``file://`` URL, a PIL image, a NumPy array
+    (``H×W``, ``H×W×3`` or ``H×W×4``; uint8, uint16 or float in [0, 1]) or a tensor (``3×H×W``
+    or ``1×3×H×W`` in [0, 1]). Grey, RGBA, palette and 16-bit images are converted to RGB.
+    ``max_side`` resizes so that the longest side has that many pixels.
+    """
+    if isinstance(source, torch.Tensor):
+        image = _check_tensor(source)
+    elif isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, Image.Image):
+        image = _from_pil(source)
+    elif isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        if text.startswith(("http://", "https://", "file://")):
+            image = _from_pil(_open_pil(_read_url(text), text))
+        else:
+            image = _from_pil(_open_pil(_read_path(Path(source)), text))
+    else:
+        raise ImageError(
+            f"Cannot load an image from a {type(source).__name__}; pass a path, a URL, "
+            "a PIL image, a NumPy array or a tensor."
+        )
+    return resize(image, max_side) if max_side is not None else image
+
+
+def _read_path(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file.")
+    return path.read_bytes()
+
+
+def _read_url(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+    except OSError as err:
+        raise ImageError(
+            f"Could not download {url} ({err}). Check the address and the network, or download "
+            "the file yourself and pass its path."
+        ) from err
+
+
+def _open_pil(data: bytes, name: str) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            _check_size(*probe.size, name)  # before decoding: refuse huge images cheaply
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{name} is not an image file that Pillow can read (PNG, JPEG, ...).") from err
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{name} is absurdly large for this book: {err}") from err
+    except OSError as err:
+        raise ImageError(
+            f"{name} is damaged or truncated ({err}); download or export it again."
+        ) from err
+    return image
+
+
+def _check_size(width: int, height: int, name: str = "The image") -> None:
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{name} is {width}×{height} pixels; images need at least {MIN_SIDE} pixels a side."
+        )
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is {width}×{height} pixels, over the {MAX_PIXELS:,} allowed; "
+            "shrink it first (the book works at a few hundred pixels)."
+        )
+
+
+def _from_pil(image: Image.Image) -> torch.Tensor:
+    _check_size(*image.size)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16- and 32-bit greyscale
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return _from_array((array / top).clip(0, 1).astype(np.float32))
+    if image.mode == "F":
+        return _from_array(np.asarray(image, dtype=np.float32))
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        # composite on white: transparent pixels would otherwise turn black
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return _from_array(np.asarray(image.convert("RGB")))
+
+
+def _from_array(array: np.ndarray) -> torch.Tensor:
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ImageError(
+            f"An array image must be H×W, H×W×3 or H×W×4; got shape {tuple(array.shape)}."
+        )
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if array.shape[2] == 4:
+        array = array[..., :3]
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        array = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError("The array holds NaN or infinite values.")
+        if array.min() < 0 or array.max() > 1:
+            raise ImageError(
+                f"A float array image must lie in [0, 1]; got [{array.min():.3g}, "
+                f"{array.max():.3g}]. Divide by 255 if it holds 0-255 values."
+            )
+        array = array.astype(np.float32)
+    else:
+        raise ImageError(f"Unsupported array dtype {array.dtype}; use uint8, uint16 or float.")
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    # permute gives channels-last strides, which L-BFGS cannot handle: make it contiguous
+    return _check_tensor(tensor.unsqueeze(0).contiguous())
+
+
+def _check_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4 or tensor.shape[1] != 3:
+        raise ImageError(
+            f"An image tensor must be 3×H×W or B×3×H×W (RGB); got shape {tuple(tensor.shape)}."
+        )
+    if not tensor.is_floating_point():
+        raise ImageError(f"An image tensor must be float in [0, 1]; got {tensor.dtype}.")
+    _check_size(tensor.shape[-1], tensor.shape[-2])
+    if not torch.isfinite(tensor).all():
+        raise ImageError("The image tensor holds NaN or infinite values.")
+    low, high = tensor.min().item(), tensor.max().item()
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ImageError(f"An image tensor must lie in [0, 1]; got [{low:.3g}, {high:.3g}].")
+    return tensor.float().contiguous()
+
+
+def resize(image: torch.Tensor, max_side: int) -> torch.Tensor:
+    """Resize a ``(B, 3, H, W)`` image so that its longest side is ``max_side`` pixels."""
+    if not isinstance(max_side, int) or max_side < MIN_SIDE:
+        raise ImageError(f"max_side must be an integer of at least {MIN_SIDE}; got {max_side!r}.")
+    height, width = image.shape[-2:]
+    scale = max_side / max(height, width)
+    size = (max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale)))
+    if size == (height, width):
+        return image
+    resized = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return resized.clamp(0, 1)
+
+
+def _stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(IMAGENET_MEAN, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
+    return mean, std
+
+
+def normalize(image: torch.Tensor) -> torch.Tensor:
+    """From ``[0, 1]`` pixels to the ImageNet-normalised input torchvision's networks expect."""
+    mean, std = _stats(image)
+    return (image - mean) / std
+
+
+def denormalize(tensor: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``normalize``."""
+    mean, std = _stats(tensor)
+    return tensor * std + mean
+
+
+def to_pil(image: torch.Tensor) -> Image.Image | list[Image.Image]:
+    """A ``(3, H, W)`` or ``(1, 3, H, W)`` tensor in [0, 1] to a PIL image (a list for a batch)."""
+    image = image.detach().float().cpu()
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    arrays = (image.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    pictures = [Image.fromarray(array) for array in arrays]
+    return pictures[0] if len(pictures) == 1 else pictures
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Save an image as PNG/JPEG; refuses to replace an existing file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists already; pass overwrite=True to replace it.")
+    picture = to_pil(image)
+    if isinstance(picture, list):
+        raise ImageError("save_image saves one image; pass a single image, not a batch.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)
+    return path
