@@ -111,3 +111,9 @@ def extract(model: nn.Module, images: torch.Tensor, layers: str | Sequence[str])
     images = images.to(next(model.parameters()).device)
     with torch.no_grad():
         return FeatureExtractor(model, layers)(images)
+
+
+def layer_shapes(model: nn.Module, images: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, activation shape)`` for every layer, from one pass over ``images``."""
+    activations = extract(model, images, layer_names(model))
+    return [(name, tuple(act.shape)) for name, act in activations.items()]

@@ -1,0 +1,213 @@
+"""scikit-learn's handwritten digits as tensors, a small CNN that classifies them, and
+out-of-distribution controls. Shared by the chapters on data manifolds and autoencoders.
+
+The digits (Alpaydin and Kaynak, 1998) ship inside scikit-learn, so everything here works
+offline: 1797 images of 8×8 pixels, each pixel the number of "on" pixels (0–16) in a 4×4 block
+of a 32×32 binary bitmap. Here they are divided by 16, so images are ``(N, 1, 8, 8)`` floats in
+[0, 1] on 17 grey levels, like every image in the book lives in [0, 1].
+
+The controls keep the same format: ``shuffled_pixels`` (the same pixels in random places: the
+same histogram, no shape), ``letters`` (drawn with Pillow's default font and reduced exactly
+like the digits were), ``uniform_noise`` (on the digits' 17 levels or on any number of levels).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import nn
+
+LEVELS = 17  # grey levels of the digits: 0, 1/16, ..., 1
+SIDE = 8
+
+
+@dataclass
+class Digits:
+    """A fixed train/test split of the digits: images ``(N, 1, 8, 8)`` in [0, 1], labels 0–9."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def __repr__(self) -> str:
+        return f"Digits(train={len(self.x_train)}, test={len(self.x_test)}, shape=1×8×8, levels=17)"
+
+
+def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
+    """The digits split once, stratified by class, with a seeded shuffle (always the same split)."""
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1 (exclusive); got {test_fraction!r}.")
+    bunch = sk_load_digits()
+    x = bunch.images.astype(np.float32) / 16.0
+    y = bunch.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).unsqueeze(1).contiguous()
+
+    return Digits(images(x_tr), torch.from_numpy(y_tr), images(x_te), torch.from_numpy(y_te))
+
+
+def _check_images(x: torch.Tensor, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of images (N, 1, 8, 8); got {type(x).__name__}.")
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty batch (N, C, H, W); got shape {tuple(x.shape)}.")
+
+
+# --------------------------------------------------------------------------- classifier
+def digit_cnn(width: int = 16, num_classes: int = 10) -> nn.Sequential:
+    """A small CNN for 8×8 digits: two conv blocks and a linear layer (about 25k parameters).
+
+    An ``nn.Sequential`` with named children, so ``lib.features`` can read its layers
+    (``conv1`` … ``logits``). It takes images in [0, 1] and returns logits.
+    """
+    if width < 1:
+        raise ValueError(f"width must be a positive number of channels; got {width!r}.")
+    w = width
+    return nn.Sequential(
+        _named(
+            ("conv1", nn.Conv2d(1, w, 3, padding=1)),
+            ("relu1", nn.ReLU()),
+            ("conv2", nn.Conv2d(w, 2 * w, 3, padding=1)),
+            ("relu2", nn.ReLU()),
+            ("pool2", nn.MaxPool2d(2)),  # 8×8 -> 4×4
+            ("conv3", nn.Conv2d(2 * w, 4 * w, 3, padding=1)),
+            ("relu3", nn.ReLU()),
+            ("pool3", nn.MaxPool2d(2)),  # 4×4 -> 2×2
+            ("flatten", nn.Flatten()),
+            ("logits", nn.Linear(4 * w * 4, num_classes)),
+        )
+    )
+
+
+def _named(*pairs):
+    from collections import OrderedDict
+
+    return OrderedDict(pairs)
+
+
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> list[float]:
+    """Train ``model`` with Adam and cross-entropy; return the mean loss of each epoch.
+
+    Seeded (the shuffling and, if dropout were used, the masks), so the chapter gets the same
+    network every time. The model is left in eval mode with its parameters frozen, ready for
+    attacks that differentiate with respect to the input only.
+    """
+    _check_images(x)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels.")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer; got {epochs!r}.")
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.requires_grad_(True).train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        history = []
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=generator).to(device)
+            total = 0.0
+            for start in range(0, len(x), batch_size):
+                idx = order[start : start + batch_size]
+                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            history.append(total / len(x))
+    model.eval().requires_grad_(False)
+    return history
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Softmax probabilities ``(N, classes)`` of a classifier that maps images to logits."""
+    _check_images(x)
+    device = next(model.parameters()).device
+    out = [model(x[i : i + batch_size].to(device)).softmax(1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of images whose most probable class is the label."""
+    return (predict_proba(model, x).argmax(1) == y.cpu()).float().mean().item()
+
+
+# --------------------------------------------------------------------------- controls
+def shuffled_pixels(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Every image with its own pixels put in random places: same histogram, no structure."""
+    _check_images(x)
+    generator = torch.Generator().manual_seed(seed)
+    flat = x.reshape(len(x), -1)
+    keys = torch.rand(flat.shape, generator=generator)
+    order = keys.argsort(dim=1).to(x.device)
+    return flat.gather(1, order).reshape(x.shape)
+
+
+def quantize(x: torch.Tensor, levels: int = LEVELS) -> torch.Tensor:
+    """Round images in [0, 1] to ``levels`` evenly spaced grey levels (17 = the digits' scale)."""
+    if levels < 2:
+        raise ValueError(f"levels must be at least 2; got {levels!r}.")
+    return (x.clamp(0, 1) * (levels - 1)).round() / (levels - 1)
+
+
+def uniform_noise(n: int, levels: int | None = LEVELS, seed: int = 0) -> torch.Tensor:
+    """``n`` images of independent uniform pixels, on ``levels`` grey levels (None: continuous)."""
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images; got {n!r}.")
+    generator = torch.Generator().manual_seed(seed)
+    if levels is None:
+        return torch.rand(n, 1, SIDE, SIDE, generator=generator)
+    if levels < 2:
+        raise ValueError(f"levels must be at least 2 (or None for continuous noise); got {levels!r}.")
+    steps = torch.randint(0, levels, (n, 1, SIDE, SIDE), generator=generator)
+    return steps.float() / (levels - 1)
+
+
+def render_glyph(char: str, canvas: int = 32, font_size: int = 30) -> torch.Tensor:
+    """One character drawn as the digits were made: a 32×32 binary bitmap, then the number of
+    "on" pixels in each 4×4 block (0–16), divided by 16. Returns ``(1, 8, 8)`` in [0, 1]."""
+    if len(char) != 1:
+        raise ValueError(f"render_glyph draws one character; got {char!r}.")
+    font = ImageFont.load_default(size=font_size)
+    image = Image.new("L", (canvas, canvas), 0)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), char, font=font)
+    if right <= left or bottom <= top:
+        raise ValueError(f"The character {char!r} draws nothing with the default font.")
+    # centre the glyph's ink in the canvas, like the digits' bounding boxes
+    xy = ((canvas - (right - left)) / 2 - left, (canvas - (bottom - top)) / 2 - top)
+    draw.text(xy, char, fill=255, font=font)
+    bitmap = torch.from_numpy((np.asarray(image) > 127).astype(np.float32))
+    block = canvas // SIDE
+    counts = bitmap.reshape(SIDE, block, SIDE, block).sum(dim=(1, 3))
+    return (counts / (block * block)).round(decimals=4).unsqueeze(0)
+
+
+def letters(chars: str = string.ascii_uppercase) -> torch.Tensor:
+    """Letters in the digits' format, ``(len(chars), 1, 8, 8)`` on 17 grey levels."""
+    if not chars:
+        raise ValueError("letters needs at least one character.")
+    return quantize(torch.stack([render_glyph(c) for c in chars]))
