@@ -91,15 +91,35 @@ ASSETS: dict[str, Asset] = {
             "e67d1869f01fd805385c681a80d9ebcf0f70ea4a5fe6127f0606bb1c7f4bf506",
         ),
         Asset("astronaut", "Astronaut", "NASA, via scikit-image", bundled="skimage.data:astronaut"),
-        Asset("coffee", "Coffee cup", "Rachel Michetti, via scikit-image", bundled="skimage.data:coffee"),
-        Asset("chelsea", "Chelsea the cat", "Stéfan van der Walt, via scikit-image", bundled="skimage.data:chelsea"),
+        Asset(
+            "coffee",
+            "Coffee cup",
+            "Rachel Michetti, via scikit-image",
+            bundled="skimage.data:coffee",
+        ),
+        Asset(
+            "chelsea",
+            "Chelsea the cat",
+            "Stéfan van der Walt, via scikit-image",
+            bundled="skimage.data:chelsea",
+        ),
         Asset("rocket", "Rocket launch", "SpaceX, via scikit-image", bundled="skimage.data:rocket"),
-        Asset("hubble", "Hubble deep field", "NASA, via scikit-image", bundled="skimage.data:hubble_deep_field"),
+        Asset(
+            "hubble",
+            "Hubble deep field",
+            "NASA, via scikit-image",
+            bundled="skimage.data:hubble_deep_field",
+        ),
         Asset("camera", "Cameraman", "via scikit-image", bundled="skimage.data:camera"),
         Asset("brick", "Brick wall (texture)", "via scikit-image", bundled="skimage.data:brick"),
         Asset("grass", "Grass (texture)", "via scikit-image", bundled="skimage.data:grass"),
         Asset("gravel", "Gravel (texture)", "via scikit-image", bundled="skimage.data:gravel"),
-        Asset("china", "Summer Palace, Beijing", "via scikit-learn", bundled="lib.assets:_sklearn_china"),
+        Asset(
+            "china",
+            "Summer Palace, Beijing",
+            "via scikit-learn",
+            bundled="lib.assets:_sklearn_china",
+        ),
         Asset("flower", "Flower", "via scikit-learn", bundled="lib.assets:_sklearn_flower"),
     ]
 }
@@ -112,14 +132,20 @@ class AssetError(RuntimeError):
 def cache_dir() -> Path:
     """The download cache: ``$CNNX_CACHE`` or ``~/.cache/cnn-explainability``."""
     configured = os.environ.get("CNNX_CACHE", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "cnn-explainability"
+    return (
+        Path(configured).expanduser()
+        if configured
+        else Path.home() / ".cache" / "cnn-explainability"
+    )
 
 
 def get_asset(name: str) -> Asset:
     try:
         return ASSETS[name]
     except KeyError:
-        raise AssetError(f"No asset named {name!r}; known assets: {', '.join(sorted(ASSETS))}.") from None
+        raise AssetError(
+            f"No asset named {name!r}; known assets: {', '.join(sorted(ASSETS))}."
+        ) from None
 
 
 def sha256_of(path: Path) -> str:
@@ -162,8 +188,13 @@ def _download(asset: Asset, target: Path, progress: bool) -> None:
                 ) from err
             with response:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=asset.filename,
-                          disable=not progress) as bar:
+                with tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    desc=asset.filename,
+                    disable=not progress,
+                ) as bar:
                     for block in iter(lambda: response.read(1 << 16), b""):
                         out.write(block)
                         bar.update(len(block))

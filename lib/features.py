@@ -38,9 +38,24 @@ def _vgg_stages(model: VGG) -> list[Stage]:
 
 
 def _googlenet_stages(model: GoogLeNet) -> list[Stage]:
-    names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
-             "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
-             "inception4e", "maxpool4", "inception5a", "inception5b"]
+    names = [
+        "conv1",
+        "maxpool1",
+        "conv2",
+        "conv3",
+        "maxpool2",
+        "inception3a",
+        "inception3b",
+        "maxpool3",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "maxpool4",
+        "inception5a",
+        "inception5b",
+    ]
     stages: list[Stage] = [(name, getattr(model, name)) for name in names]
     # the pretrained weights expect torchvision's own input rescaling before conv1
     first = stages[0][1]
@@ -75,8 +90,9 @@ class FeatureExtractor(nn.Module):
     ``nn.Sequential`` gets the images as they are unless ``normalize_input=True``.
     """
 
-    def __init__(self, model: nn.Module, layers: str | Sequence[str],
-                 normalize_input: bool | None = None):
+    def __init__(
+        self, model: nn.Module, layers: str | Sequence[str], normalize_input: bool | None = None
+    ):
         super().__init__()
         self.model = model
         self.layers = [layers] if isinstance(layers, str) else list(layers)
@@ -106,7 +122,9 @@ class FeatureExtractor(nn.Module):
         return {name: found[name] for name in self.layers}
 
 
-def extract(model: nn.Module, images: torch.Tensor, layers: str | Sequence[str]) -> dict[str, torch.Tensor]:
+def extract(
+    model: nn.Module, images: torch.Tensor, layers: str | Sequence[str]
+) -> dict[str, torch.Tensor]:
     """One-off extraction without gradients: ``{layer: activation}``."""
     images = images.to(next(model.parameters()).device)
     with torch.no_grad():

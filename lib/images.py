@@ -57,7 +57,9 @@ def load_image(source, max_side: int | None = None) -> torch.Tensor:
 
 def _read_path(path: Path) -> bytes:
     if not path.exists():
-        raise ImageError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
+        raise ImageError(
+            f"No file at {path}: check the path (relative paths start at {Path.cwd()})."
+        )
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image file.")
     return path.read_bytes()
@@ -81,7 +83,9 @@ def _open_pil(data: bytes, name: str) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()
     except UnidentifiedImageError as err:
-        raise ImageError(f"{name} is not an image file that Pillow can read (PNG, JPEG, ...).") from err
+        raise ImageError(
+            f"{name} is not an image file that Pillow can read (PNG, JPEG, ...)."
+        ) from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"{name} is absurdly large for this book: {err}") from err
     except OSError as err:

@@ -53,7 +53,9 @@ def random_weights_requested() -> bool:
         return False
     if value in ("1", "true", "yes"):
         return True
-    raise ValueError(f"{RANDOM_WEIGHTS_ENV}={value!r}: use 1 to switch random weights on, 0 to switch them off.")
+    raise ValueError(
+        f"{RANDOM_WEIGHTS_ENV}={value!r}: use 1 to switch random weights on, 0 to switch them off."
+    )
 
 
 def weights_path(name: str) -> Path:
@@ -69,8 +71,12 @@ def _weights(name: str):
         raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(WEIGHTS)}.") from None
 
 
-def load_model(name: str, pretrained: bool | None = None, device: torch.device | str | None = None,
-               seed: int = 0) -> nn.Module:
+def load_model(
+    name: str,
+    pretrained: bool | None = None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> nn.Module:
     """A torchvision model ready for visualisation: eval mode, frozen, on ``device``.
 
     ``pretrained=None`` means "pretrained unless CNNX_RANDOM_WEIGHTS is set". The model gets

@@ -37,7 +37,9 @@ class OptimResult:
 
 def _check_finite(loss: torch.Tensor, step: int, lr: float) -> None:
     if loss.numel() != 1:
-        raise ValueError(f"The objective must return one number; got a tensor of shape {tuple(loss.shape)}.")
+        raise ValueError(
+            f"The objective must return one number; got a tensor of shape {tuple(loss.shape)}."
+        )
     if not torch.isfinite(loss):
         raise OptimizationError(
             f"The loss became {loss.item()} at step {step}. Lower the learning rate "
@@ -121,8 +123,15 @@ def optimize(
 def _run_lbfgs(params, evaluate, record, steps, lr, project, result) -> None:
     # Tolerances at -1: with random weights the default ones stop L-BFGS after a few steps.
     # The budget is spent in chunks so that the image is projected back to [0, 1] in between.
-    opt = torch.optim.LBFGS(params, lr=lr, max_iter=20, max_eval=25, history_size=50,
-                            tolerance_grad=-1, tolerance_change=-1)
+    opt = torch.optim.LBFGS(
+        params,
+        lr=lr,
+        max_iter=20,
+        max_eval=25,
+        history_size=50,
+        tolerance_grad=-1,
+        tolerance_change=-1,
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)

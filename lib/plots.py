@@ -1,4 +1,4 @@
-"""Figures: image grids, feature-map grids and curves. Language-neutral: captions live in the prose."""
+"""Figures: image grids, feature-map grids and curves, language-neutral (captions are prose)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ def _as_array(image) -> np.ndarray:
     return array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array
 
 
-def show_images(images, titles: Sequence[str] | None = None, ncols: int | None = None,
-                size: float = 2.6, cmap: str | None = None, suptitle: str | None = None):
+def show_images(
+    images,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    size: float = 2.6,
+    cmap: str | None = None,
+    suptitle: str | None = None,
+):
     """A grid of images (tensors in [0, 1], arrays or PIL images), one optional title each."""
     if isinstance(images, torch.Tensor) and images.ndim == 4:
         images = list(images.unbind(0))
@@ -41,8 +47,10 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int | None =
         ax.axis("off")
         if k < len(images):
             array = _as_array(images[k])
-            ax.imshow(array.clip(0, 1) if array.ndim == 3 and array.dtype.kind == "f" else array,
-                      cmap=cmap or ("gray" if array.ndim == 2 else None))
+            ax.imshow(
+                array.clip(0, 1) if array.ndim == 3 and array.dtype.kind == "f" else array,
+                cmap=cmap or ("gray" if array.ndim == 2 else None),
+            )
             if titles is not None:
                 ax.set_title(titles[k], fontsize=9)
     if suptitle:
@@ -51,11 +59,18 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int | None =
     return fig
 
 
-def show_feature_maps(activation: torch.Tensor, count: int = 16, ncols: int = 8,
-                      size: float = 1.3, title: str | None = None):
+def show_feature_maps(
+    activation: torch.Tensor,
+    count: int = 16,
+    ncols: int = 8,
+    size: float = 1.3,
+    title: str | None = None,
+):
     """The first ``count`` channels of one activation ``(1, C, H, W)``, each scaled to its range."""
     if activation.ndim != 4 or activation.shape[0] != 1:
-        raise ValueError(f"Expected one activation of shape (1, C, H, W); got {tuple(activation.shape)}.")
+        raise ValueError(
+            f"Expected one activation of shape (1, C, H, W); got {tuple(activation.shape)}."
+        )
     maps = activation[0, :count].detach().float().cpu()
     low = maps.amin(dim=(1, 2), keepdim=True)
     high = maps.amax(dim=(1, 2), keepdim=True)
@@ -72,9 +87,15 @@ def show_feature_maps(activation: torch.Tensor, count: int = 16, ncols: int = 8,
     return fig
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], x: Sequence[float] | None = None,
-                xlabel: str = "", ylabel: str = "", logy: bool = False,
-                spread: Mapping[str, Sequence[float]] | None = None, ax=None):
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    x: Sequence[float] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logy: bool = False,
+    spread: Mapping[str, Sequence[float]] | None = None,
+    ax=None,
+):
     """Named curves on one axis; ``spread`` adds a ±band (e.g. the std over seeds)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.4))

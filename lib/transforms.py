@@ -63,8 +63,9 @@ def random_rotate(degrees: Sequence[float]) -> Transform:
     def apply(images: torch.Tensor) -> torch.Tensor:
         angle = math.radians(degrees[_randint(0, len(degrees) - 1)])
         cos, sin = math.cos(angle), math.sin(angle)
-        theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype,
-                             device=images.device).expand(images.shape[0], 2, 3)
+        theta = torch.tensor(
+            [[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype, device=images.device
+        ).expand(images.shape[0], 2, 3)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
 
@@ -83,7 +84,7 @@ def compose(*transforms: Transform) -> Transform:
 
 
 def standard_robustness() -> Transform:
-    """The mix used in feature-visualisation work (Olah et al., 2017): pad, jitter, scale, rotate."""
+    """The mix of Olah et al. (2017): pad, jitter, scale, rotate, jitter."""
     return compose(
         pad(12),
         jitter(8),

@@ -54,10 +54,17 @@ def prepare(smoke: bool) -> None:
             assets.fetch(name)
 
 
+def jupyter_book_command(book: Path) -> list[str]:
+    """The strict build command: every warning is an error, and all of them are reported."""
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    return [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true",
-                        help="offline smoke build: quick profile and random weights")
+    parser.add_argument(
+        "--smoke", action="store_true", help="offline smoke build: quick profile and random weights"
+    )
     parser.add_argument("--force", action="store_true", help="re-execute every page")
     args = parser.parse_args()
     if args.smoke:
@@ -84,13 +91,14 @@ def main() -> int:
     print(stamp, flush=True)
 
     start = time.perf_counter()
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    command = [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going"]
-    done = subprocess.run(command, cwd=ROOT)
+    done = subprocess.run(jupyter_book_command(ROOT), cwd=ROOT)
     minutes = (time.perf_counter() - start) / 60
     if done.returncode != 0:
-        print(f"\nThe build FAILED after {minutes:.1f} min (see the messages above and "
-              "_build/html/reports/).", file=sys.stderr)
+        print(
+            f"\nThe build FAILED after {minutes:.1f} min (see the messages above and "
+            "_build/html/reports/).",
+            file=sys.stderr,
+        )
         return done.returncode
     STAMP.write_text(stamp)
     print(f"\nBuilt in {minutes:.1f} min: {ROOT / '_build' / 'html' / 'index.html'}")

@@ -1,7 +1,7 @@
 """Execute book pages one by one, outside Sphinx, and print each page's wall time.
 
-    python scripts/run_pages.py                      # every English page (the code is the same in Italian)
-    python scripts/run_pages.py book/en/01_*.md      # some pages
+    python scripts/run_pages.py                  # every English page (Italian runs the same code)
+    python scripts/run_pages.py book/en/01_*.md  # some pages
 
 Pages run in their own folder, as in the book build. Set CNNX_RANDOM_WEIGHTS=1 offline. This is
 the benchmark behind the per-chapter times quoted in the README; it exits 1 if a page fails.
@@ -23,8 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_page(page: Path, timeout: int = 3600) -> float:
     notebook = jupytext.read(page)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(page.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(page.parent)}},
+    )
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start

@@ -58,7 +58,9 @@ def expected_notebook(page: Path) -> nbformat.NotebookNode:
 
 
 def _cells(notebook) -> list[tuple[str, str, list]]:
-    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells]
+    return [
+        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells
+    ]
 
 
 def out_of_date(page: Path) -> list[str]:

@@ -1,0 +1,190 @@
+"""DeepDream: octave sizes, detail carried between octaves, tiling, objectives, bad input."""
+
+import pytest
+import torch
+from torch import nn
+
+from lib.deepdream import (
+    DEFAULT_STEP,
+    dream,
+    dream_objective,
+    layer_energy,
+    mean_frequency,
+    normalize_gradient,
+    octave_loop,
+    octave_sizes,
+    tiled_gradient,
+)
+
+
+def tiny_cnn(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
+    model.add_module("relu1", nn.ReLU())
+    model.add_module("pool1", nn.MaxPool2d(2))
+    model.add_module("conv2", nn.Conv2d(8, 6, 3, padding=1))
+    model.add_module("relu2", nn.ReLU())
+    model.add_module("gap", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("logits", nn.Linear(6, 4))
+    return model.eval().requires_grad_(False)
+
+
+def pointwise_cnn() -> nn.Sequential:
+    torch.manual_seed(1)
+    model = nn.Sequential()
+    model.add_module("conv1", nn.Conv2d(3, 5, 1))
+    model.add_module("relu1", nn.Tanh())
+    model.add_module("conv2", nn.Conv2d(5, 4, 1))
+    return model.eval().requires_grad_(False)
+
+
+def test_octave_sizes_scale_and_order():
+    sizes = octave_sizes(300, 400, octaves=4, scale=1.4)
+    assert sizes[-1] == (300, 400)
+    assert len(sizes) == 4
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        assert big[0] / small[0] == pytest.approx(1.4, rel=0.02)
+        assert big[1] / small[1] == pytest.approx(1.4, rel=0.02)
+    assert sizes[0] == (round(300 / 1.4**3), round(400 / 1.4**3))
+
+
+def test_octave_sizes_keep_smallest_large_enough():
+    sizes = octave_sizes(300, 400, octaves=6, scale=1.4, min_side=150)
+    assert min(sizes[0]) >= 150
+    assert len(sizes) == 3  # 300, 214, 153; the next one (109) would be too small
+    with pytest.raises(ValueError, match="min_side"):
+        octave_sizes(100, 100, min_side=224)
+    with pytest.raises(ValueError, match="scale"):
+        octave_sizes(100, 100, scale=1.0)
+    with pytest.raises(ValueError, match="octaves"):
+        octave_sizes(100, 100, octaves=0)
+
+
+def test_octave_loop_carries_only_the_detail():
+    torch.manual_seed(0)
+    base = torch.rand(1, 3, 64, 80) * 0.6 + 0.2
+    sizes = octave_sizes(64, 80, octaves=3, scale=1.4)
+    seen = []
+
+    def identity(x, index):
+        seen.append(tuple(x.shape[-2:]))
+        return x
+
+    # an octave that adds nothing leaves the photo exactly as it was: no blur from resampling
+    assert torch.equal(octave_loop(base, sizes, identity), base)
+    assert seen == sizes
+
+    # a constant added at every octave is carried, upsampled, to the full size
+    def add(x, index):
+        return x + 0.05
+
+    out = octave_loop(base, sizes, add)
+    assert torch.allclose(out - base, torch.full_like(base, 0.15), atol=1e-5)
+
+
+def test_normalized_gradient_has_unit_mean_abs_per_image():
+    grad = torch.randn(2, 3, 8, 8) * torch.tensor([1e-2, 10.0]).view(2, 1, 1, 1)
+    out = normalize_gradient(grad)
+    assert torch.allclose(out.abs().mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)
+
+
+def test_tiled_gradient_equals_untiled():
+    model = pointwise_cnn()
+    objective = dream_objective(model, "conv2")
+    images = torch.rand(1, 3, 40, 52)
+    x = images.clone().requires_grad_(True)
+    value = objective(x)
+    (full,) = torch.autograd.grad(value, x)
+    for tile, shift in [(16, (0, 0)), (20, (7, 11)), (64, (3, 5))]:
+        tiled_value, tiled = tiled_gradient(objective, images, tile, shift)
+        assert torch.allclose(tiled, full, atol=1e-5), (tile, shift)
+        assert tiled_value == pytest.approx(value.item(), rel=1e-5)
+    # a real network with 3x3 filters: a single tile is exact too
+    conv = tiny_cnn()
+    objective = dream_objective(conv, "relu2")
+    x = images.clone().requires_grad_(True)
+    (full,) = torch.autograd.grad(objective(x), x)
+    _, tiled = tiled_gradient(objective, images, 64)
+    assert torch.allclose(tiled, full, atol=1e-5)
+    # several tiles: the gradient differs only within a receptive field of the seams
+    _, tiled = tiled_gradient(objective, images, 20)
+    assert torch.allclose(tiled[..., :10, :10], full[..., :10, :10], atol=1e-5)
+    with pytest.raises(ValueError, match="tile"):
+        tiled_gradient(objective, images, 4)
+
+
+def test_dream_raises_the_layer_energy_and_keeps_range():
+    model = tiny_cnn()
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 48, 48) * 0.5 + 0.25
+    result = dream(model, image, layer="relu2", octaves=2, steps=6, step=0.02, jitter=4,
+                   progress=False)
+    assert result.image.shape == image.shape
+    assert result.sizes == octave_sizes(48, 48, 2, 1.4)
+    assert len(result.objective) == 2 and len(result.objective[0]) == 6
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    before, after = layer_energy(model, image, "relu2"), layer_energy(model, result.image, "relu2")
+    assert after.item() > 1.5 * before.item()
+
+
+def test_tiled_dream_runs_and_raises_energy():
+    model = tiny_cnn()
+    image = torch.rand(1, 3, 40, 56) * 0.5 + 0.25
+    result = dream(model, image, layer="relu2", octaves=1, steps=5, step=0.02, jitter=0,
+                   tile=24, progress=False)
+    assert layer_energy(model, result.image, "relu2") > layer_energy(model, image, "relu2")
+
+
+def test_guided_dreams_raise_their_target():
+    model = tiny_cnn()
+    image = torch.rand(1, 3, 32, 32) * 0.5 + 0.25
+
+    def channel_mean(x, c=2):
+        return dream_objective(model, "conv2", channel=c)(x).item()
+
+    out = dream(model, image, layer="conv2", channel=2, octaves=1, steps=8, step=0.02,
+                progress=False).image
+    assert channel_mean(out) > channel_mean(image)
+    logit = dream_objective(model, "logits", class_index=1)
+    out = dream(model, image, layer="logits", class_index=1, octaves=1, steps=8, step=0.02,
+                progress=False).image
+    assert logit(out).item() > logit(image).item()
+    guide = torch.rand(1, 3, 32, 32)
+    guided = dream_objective(model, "relu2", guide=guide)
+    out = dream(model, image, layer="relu2", guide=guide, octaves=1, steps=8, step=0.02,
+                progress=False).image
+    assert guided(out).item() > guided(image).item()
+
+
+def test_bad_input_gives_clear_errors():
+    model = tiny_cnn()
+    image = torch.rand(1, 3, 32, 32)
+    with pytest.raises(KeyError, match="valid names"):
+        dream(model, image, layer="nope", progress=False)
+    with pytest.raises(ValueError, match="channel 99 is out of range"):
+        dream(model, image, layer="relu2", channel=99, octaves=1, steps=1, progress=False)
+    with pytest.raises(ValueError, match="class_index"):
+        dream(model, image, layer="relu2", class_index=0, progress=False)
+    with pytest.raises(ValueError, match="class_index 9 is out of range"):
+        dream(model, image, layer="logits", class_index=9, octaves=1, steps=1, progress=False)
+    with pytest.raises(ValueError, match="at most one"):
+        dream_objective(model, "relu2", channel=0, guide=image)
+    with pytest.raises(ValueError, match="steps"):
+        dream(model, image, layer="relu2", steps=0)
+    with pytest.raises(ValueError, match="step must be positive"):
+        dream(model, image, layer="relu2", step=0.0)
+    with pytest.raises(ValueError, match="jitter"):
+        dream(model, image, layer="relu2", jitter=-1)
+    with pytest.raises(ValueError, match="batch"):
+        dream(model, image[0], layer="relu2")
+    assert DEFAULT_STEP == pytest.approx(1.5 / 255)
+
+
+def test_mean_frequency_orders_fine_and_coarse_patterns():
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    coarse = (torch.sin(2 * torch.pi * x / 32) * 0.5 + 0.5).expand(1, 3, 64, 64)
+    fine = (torch.sin(2 * torch.pi * x / 4) * 0.5 + 0.5).expand(1, 3, 64, 64)
+    assert mean_frequency(fine).item() == pytest.approx(0.25, abs=0.01)
+    assert mean_frequency(coarse).item() == pytest.approx(1 / 32, abs=0.01)

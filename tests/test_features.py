@@ -1,0 +1,89 @@
+import pytest
+import torch
+from torch import nn
+
+from lib import features, images, models
+
+
+@pytest.fixture(scope="module")
+def vgg19():
+    return models.load_model("vgg19", pretrained=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def googlenet():
+    return models.load_model("googlenet", pretrained=False, device="cpu")
+
+
+def test_vgg19_layer_names(vgg19):
+    names = features.layer_names(vgg19)
+    convs = [n for n in names if n.startswith("conv")]
+    assert len(convs) == 16 and convs[0] == "conv1_1" and convs[-1] == "conv5_4"
+    assert names.index("relu4_2") == names.index("conv4_2") + 1
+    assert names[-1] == "logits" and "pool5" in names
+
+
+def test_vgg16_has_thirteen_convolutions():
+    vgg16 = models.load_model("vgg16", pretrained=False, device="cpu")
+    assert sum(n.startswith("conv") for n in features.layer_names(vgg16)) == 13
+
+
+def test_googlenet_layer_names(googlenet):
+    names = features.layer_names(googlenet)
+    assert (
+        names[0] == "conv1" and "inception4c" in names and names[-2:] == ["inception5b", "logits"]
+    )
+
+
+def test_unknown_layer_lists_valid_names(vgg19):
+    with pytest.raises(KeyError, match="Unknown layer.*'conv6_1'.*valid names: conv1_1, relu1_1"):
+        features.FeatureExtractor(vgg19, ["conv1_1", "conv6_1"])
+    with pytest.raises(ValueError, match="at least one layer"):
+        features.FeatureExtractor(vgg19, [])
+
+
+def test_activations_match_the_plain_forward_pass(vgg19, googlenet):
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(
+            features.extract(vgg19, x, "logits")["logits"], vgg19(images.normalize(x)), atol=1e-5
+        )
+        assert torch.allclose(
+            features.extract(googlenet, x, "logits")["logits"],
+            googlenet(images.normalize(x)),
+            atol=1e-5,
+        )
+        conv = features.extract(vgg19, x, "conv1_1")["conv1_1"]
+        assert torch.allclose(conv, vgg19.features[0](images.normalize(x)), atol=1e-6)
+        assert conv.min() < 0  # recorded before its ReLU, not overwritten in place
+
+
+def test_forward_stops_at_the_deepest_layer_requested(vgg19):
+    called = []
+    handle = vgg19.features[5].register_forward_hook(lambda *_: called.append(True))  # conv2_1
+    try:
+        features.extract(vgg19, torch.rand(1, 3, 32, 32), ["relu1_1", "conv1_2"])
+        assert not called
+        features.extract(vgg19, torch.rand(1, 3, 32, 32), ["conv2_1"])
+        assert called
+    finally:
+        handle.remove()
+
+
+def test_sequential_models_use_child_names(tiny_cnn):
+    result = features.extract(tiny_cnn, torch.rand(2, 3, 16, 16), ["3", "1"])
+    assert list(result) == ["3", "1"]  # in the order asked for
+    assert result["3"].shape == (2, 16, 8, 8)
+    with pytest.raises(TypeError, match="No layer names are known for Linear"):
+        features.layer_names(nn.Linear(2, 2))
+
+
+def test_gradients_flow_to_the_image(tiny_cnn):
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    features.FeatureExtractor(tiny_cnn, "4")(x)["4"].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_layer_shapes_halve_per_block(vgg19):
+    shapes = dict(features.layer_shapes(vgg19, torch.rand(1, 3, 64, 64)))
+    assert shapes["conv1_1"] == (1, 64, 64, 64) and shapes["conv5_1"] == (1, 512, 4, 4)

@@ -1,0 +1,47 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from lib import plots  # noqa: E402
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_grid_has_one_panel_per_image_and_titles():
+    fig = plots.show_images(torch.rand(5, 3, 8, 8), titles=list("abcde"), ncols=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 6 and len(shown) == 5
+    assert [ax.get_title() for ax in shown] == list("abcde")
+
+
+def test_mixed_inputs_and_errors():
+    fig = plots.show_images([torch.rand(1, 3, 8, 8), np.zeros((8, 8)), torch.rand(3, 8, 8)])
+    assert len([ax for ax in fig.axes if ax.images]) == 3
+    with pytest.raises(ValueError, match="2 images but 1 titles"):
+        plots.show_images(torch.rand(2, 3, 8, 8), titles=["a"])
+    with pytest.raises(ValueError, match="at least one image"):
+        plots.show_images([])
+
+
+def test_feature_maps_are_scaled_per_channel():
+    activation = torch.arange(4 * 6 * 6, dtype=torch.float).view(1, 4, 6, 6)
+    fig = plots.show_feature_maps(activation, count=4, ncols=2)
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(shown) == 4
+    assert all(np.isclose(a.min(), 0) and np.isclose(a.max(), 1) for a in shown)
+    with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
+        plots.show_feature_maps(torch.rand(2, 4, 6, 6))
+
+
+def test_curves_with_spread():
+    ax = plots.plot_curves(
+        {"a": [1, 2, 3], "b": [3, 2, 1]}, x=[1, 2, 3], spread={"a": [0.1] * 3}, logy=True
+    )
+    assert len(ax.lines) == 2 and ax.get_yscale() == "log" and ax.collections
