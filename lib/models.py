@@ -94,9 +94,9 @@ def load_model(
             raise WeightsUnavailableError(_missing_message(name, err)) from None
     else:
         print(
-            f"⚠️  RANDOM WEIGHTS: {name} is NOT pretrained ({RANDOM_WEIGHTS_ENV} is set). "
-            "Every figure below comes from an untrained network; unset the variable and rebuild "
-            "with internet to see what the real network has learned.",
+            f"⚠️  RANDOM WEIGHTS: {name} is NOT pretrained ({RANDOM_WEIGHTS_ENV} is set).\n"
+            "    Every figure below comes from an untrained network. Unset the variable\n"
+            "    and rebuild with internet to see what the real network has learned.",
             file=sys.stdout,
         )
         with torch.random.fork_rng(devices=[]):

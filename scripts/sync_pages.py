@@ -94,8 +94,10 @@ def sync(page: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report only; exit 1 if out of date")
+    parser.add_argument("pages", nargs="*", type=Path, help="only these pages (default: all)")
     args = parser.parse_args()
-    stale = {page: out_of_date(page) for page in pages()}
+    chosen = [page.resolve() for page in args.pages] or pages()
+    stale = {page: out_of_date(page) for page in chosen}
     stale = {page: problems for page, problems in stale.items() if problems}
     for problems in stale.values():
         print("\n".join(problems))
