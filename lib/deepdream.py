@@ -57,8 +57,9 @@ class DreamResult:
 # Octaves
 
 
-def octave_sizes(height: int, width: int, octaves: int = 4, scale: float = 1.4,
-                 min_side: int | None = None) -> list[tuple[int, int]]:
+def octave_sizes(
+    height: int, width: int, octaves: int = 4, scale: float = 1.4, min_side: int | None = None
+) -> list[tuple[int, int]]:
     """The ``(H, W)`` of each octave, smallest first; the last one is the image's own size.
 
     Octave ``k`` (counted from the full image, ``k = 0``) has sides divided by ``scale**k``.
@@ -89,8 +90,11 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def octave_loop(base: torch.Tensor, sizes: Sequence[tuple[int, int]],
-                refine: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
+def octave_loop(
+    base: torch.Tensor,
+    sizes: Sequence[tuple[int, int]],
+    refine: Callable[[torch.Tensor, int], torch.Tensor],
+) -> torch.Tensor:
     """Run ``refine(image, octave_index)`` at each size, carrying only the added detail.
 
     At each octave the input is ``resize(base) + upsample(detail)``, where ``detail`` is what the
@@ -102,7 +106,7 @@ def octave_loop(base: torch.Tensor, sizes: Sequence[tuple[int, int]],
     detail = torch.zeros_like(_resize(base, sizes[0]))
     result = base
     for index, size in enumerate(sizes):
-        octave_base = _resize(base, size)
+        octave_base = _resize(base, size).clamp(0, 1)  # resampling may overshoot [0, 1] a little
         if tuple(detail.shape[-2:]) != tuple(size):
             detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
         result = refine((octave_base + detail).clamp(0, 1), index)
@@ -114,9 +118,13 @@ def octave_loop(base: torch.Tensor, sizes: Sequence[tuple[int, int]],
 # Objectives (the quantity to maximise)
 
 
-def dream_objective(model: nn.Module, layer: str = "inception4c", channel: int | None = None,
-                    class_index: int | None = None,
-                    guide: torch.Tensor | None = None) -> Objective:
+def dream_objective(
+    model: nn.Module,
+    layer: str = "inception4c",
+    channel: int | None = None,
+    class_index: int | None = None,
+    guide: torch.Tensor | None = None,
+) -> Objective:
     """``images -> number to maximise`` (summed over the batch, so tiles add up).
 
     - default: ½ Σ A², the squared L2 norm of the layer (plain DeepDream);
@@ -172,10 +180,14 @@ def _device_of(model: nn.Module) -> torch.device:
 # Gradients
 
 
-def normalize_gradient(grad: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Divide each image's gradient by its mean absolute value (the original's step rule)."""
+def normalize_gradient(grad: torch.Tensor) -> torch.Tensor:
+    """Divide each image's gradient by its mean absolute value (the original's step rule).
+
+    No fixed epsilon: an untrained network's gradients can be as small as 1e-15, and a
+    constant like 1e-8 would silently freeze the dream. An all-zero gradient stays zero.
+    """
     scale = grad.abs().mean(dim=tuple(range(1, grad.ndim)), keepdim=True)
-    return grad / (scale + eps)
+    return grad / scale.clamp_min(torch.finfo(grad.dtype).tiny)
 
 
 def _splits(length: int, tile: int) -> list[tuple[int, int]]:
@@ -184,8 +196,9 @@ def _splits(length: int, tile: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
-def tiled_gradient(objective: Objective, images: torch.Tensor, tile: int,
-                   shift: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+def tiled_gradient(
+    objective: Objective, images: torch.Tensor, tile: int, shift: tuple[int, int] = (0, 0)
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(value, gradient)`` of ``objective`` w.r.t. ``images``, one tile at a time.
 
     The image is rolled by ``shift`` before being cut into tiles of at most ``tile`` pixels a
@@ -228,11 +241,22 @@ def _as_loss(objective: Objective, tile: int | None) -> Objective:
 # The dream
 
 
-def dream(model: nn.Module, image: torch.Tensor, layer: str = "inception4c",
-          octaves: int = 4, scale: float = 1.4, steps: int = 10, step: float = DEFAULT_STEP,
-          jitter: int = 32, min_side: int | None = None, tile: int | None = None,
-          channel: int | None = None, class_index: int | None = None,
-          guide: torch.Tensor | None = None, progress: bool = True) -> DreamResult:
+def dream(
+    model: nn.Module,
+    image: torch.Tensor,
+    layer: str = "inception4c",
+    octaves: int = 4,
+    scale: float = 1.4,
+    steps: int = 10,
+    step: float = DEFAULT_STEP,
+    jitter: int = 32,
+    min_side: int | None = None,
+    tile: int | None = None,
+    channel: int | None = None,
+    class_index: int | None = None,
+    guide: torch.Tensor | None = None,
+    progress: bool = True,
+) -> DreamResult:
     """DeepDream ``image`` (``(B, 3, H, W)`` in [0, 1]) at ``layer``.
 
     ``steps`` gradient-ascent steps per octave, each of ``step`` (in [0, 1] pixel units) along
@@ -254,10 +278,17 @@ def dream(model: nn.Module, image: torch.Tensor, layer: str = "inception4c",
     result = DreamResult(image=image, sizes=sizes)
 
     def refine(x: torch.Tensor, index: int) -> torch.Tensor:
-        run = optimize(PixelImage(x), loss, steps, optimizer="sgd", lr=step,
-                       transform=roll_jitter(jitter) if jitter else None,
-                       grad_fn=normalize_gradient, progress=progress,
-                       desc=f"octave {index + 1}/{len(sizes)} {tuple(x.shape[-2:])}")
+        run = optimize(
+            PixelImage(x),
+            loss,
+            steps,
+            optimizer="sgd",
+            lr=step,
+            transform=roll_jitter(jitter) if jitter else None,
+            grad_fn=normalize_gradient,
+            progress=progress,
+            desc=f"octave {index + 1}/{len(sizes)} {tuple(x.shape[-2:])}",
+        )
         result.objective.append([-value for value in run.losses])
         return run.image
 

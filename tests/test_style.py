@@ -1,0 +1,175 @@
+"""Style transfer: Gram matrices, losses, transfer, texture synthesis, colours, blends."""
+
+import pytest
+import torch
+from torch import nn
+
+from lib.style import (
+    StyleObjective,
+    blend_grams,
+    content_loss,
+    gram_matrix,
+    paper_style_loss,
+    preserve_colors,
+    rgb_to_yiq,
+    style_layer_loss,
+    transfer,
+    yiq_to_rgb,
+)
+
+
+def tiny_vgg(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    model = nn.Sequential()
+    model.add_module("conv1_1", nn.Conv2d(3, 8, 3, padding=1))
+    model.add_module("relu1_1", nn.ReLU())
+    model.add_module("pool1", nn.AvgPool2d(2))
+    model.add_module("conv2_1", nn.Conv2d(8, 12, 3, padding=1))
+    model.add_module("relu2_1", nn.ReLU())
+    model.add_module("conv2_2", nn.Conv2d(12, 12, 3, padding=1))
+    model.add_module("relu2_2", nn.ReLU())
+    return model.eval().requires_grad_(False)
+
+
+LAYERS = dict(content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"))
+
+
+def test_gram_is_symmetric_and_positive_semidefinite():
+    features = torch.randn(2, 6, 7, 9)
+    gram = gram_matrix(features)
+    assert gram.shape == (2, 6, 6)
+    assert torch.allclose(gram, gram.transpose(1, 2), atol=1e-6)
+    assert torch.linalg.eigvalsh(gram).min() > -1e-5
+
+
+def test_gram_ignores_where_things_are():
+    features = torch.randn(1, 5, 8, 8)
+    shuffled = features.flatten(2)[:, :, torch.randperm(64)].reshape(1, 5, 8, 8)
+    assert torch.allclose(gram_matrix(features), gram_matrix(shuffled), atol=1e-5)
+
+
+def test_gram_is_independent_of_size_under_the_book_normalisation():
+    features = torch.randn(1, 4, 6, 5)
+    tiled = features.repeat(1, 1, 3, 2)  # the same texture on a 6x larger canvas
+    assert torch.allclose(gram_matrix(features), gram_matrix(tiled), atol=1e-5)
+    # the raw sums and the c*h*w normalisation say different things
+    assert torch.allclose(gram_matrix(tiled, "none"), 6 * gram_matrix(features, "none"))
+    assert torch.allclose(gram_matrix(features, "chw") * 4, gram_matrix(features))
+
+
+def test_book_style_loss_is_four_times_the_papers():
+    a, b = torch.randn(1, 6, 5, 7), torch.randn(1, 6, 5, 7)
+    book = style_layer_loss(a, gram_matrix(b))
+    assert book.item() == pytest.approx(4 * paper_style_loss(a, b).item(), rel=1e-4)
+
+
+def test_bad_input_gives_clear_errors():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        gram_matrix(torch.randn(4, 5, 5))
+    with pytest.raises(ValueError, match="normalization"):
+        gram_matrix(torch.randn(1, 2, 3, 3), "abcd")
+    with pytest.raises(ValueError, match="same size"):
+        content_loss(torch.randn(1, 2, 4, 4), torch.randn(1, 2, 5, 5))
+    with pytest.raises(ValueError, match="another layer"):
+        style_layer_loss(torch.randn(1, 3, 4, 4), torch.eye(4)[None])
+    with pytest.raises(ValueError, match="blend weights"):
+        blend_grams([torch.eye(2)], [0.5, 0.5])
+    model, image = tiny_vgg(), torch.rand(1, 3, 16, 16)
+    with pytest.raises(KeyError, match="valid names"):
+        StyleObjective(model, image, image, content_layer="conv9_9", style_layers=["relu1_1"])
+    with pytest.raises(ValueError, match="scales"):
+        transfer(model, image, image, steps=2, scales=(0.5,), **LAYERS, progress=False)
+    with pytest.raises(ValueError, match="positive integer"):
+        transfer(model, image, image, steps=0, **LAYERS, progress=False)
+    with pytest.raises(ValueError, match="size"):
+        transfer(model, None, image, steps=2, **LAYERS, progress=False)
+    with pytest.raises(ValueError, match="init"):
+        transfer(model, image, image, steps=2, init="zeros", **LAYERS, progress=False)
+
+
+def test_content_loss_is_zero_at_the_content_image():
+    model = tiny_vgg()
+    content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
+    objective = StyleObjective(model, content, style, **LAYERS)
+    content_term, style_term = objective.terms(content)
+    assert content_term.item() == 0
+    assert style_term.item() > 0
+    _, style_term = objective.terms(style)
+    assert style_term.item() == pytest.approx(0, abs=1e-8)
+
+
+def test_short_transfer_lowers_the_loss_and_records_history():
+    model = tiny_vgg()
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 40, 40) ** 3
+    result = transfer(model, content, style, steps=15, **LAYERS, progress=False)
+    assert result.image.shape == content.shape
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    assert len(result.losses) == 15 and len(result.history) == 15
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    times = [e.seconds for e in result.history]
+    assert times == sorted(times)
+
+
+def test_coarse_to_fine_runs_each_level():
+    model = tiny_vgg()
+    content, style = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 32)
+    result = transfer(
+        model, content, style, steps=[6, 4], scales=(0.5, 1.0), **LAYERS, progress=False
+    )
+    assert result.sizes == [(16, 24), (32, 48)]
+    assert [e.level for e in result.history] == [0] * 6 + [1] * 4
+    assert len(result.losses) == 4
+    assert result.image.shape == content.shape
+
+
+def test_texture_synthesis_matches_the_style_statistics():
+    model = tiny_vgg()
+    style = torch.rand(1, 3, 24, 24) ** 2
+    generator = torch.Generator().manual_seed(0)
+    result = transfer(
+        model,
+        None,
+        style,
+        steps=25,
+        size=(24, 24),
+        style_weight=1.0,
+        generator=generator,
+        **LAYERS,
+        progress=False,
+    )
+    assert result.losses[-1] < 0.2 * result.losses[0]
+    assert all(e.content == 0 for e in result.history)
+
+
+def test_colour_preservation_keeps_the_content_chrominance():
+    torch.manual_seed(0)
+    content = 0.3 + 0.4 * torch.rand(1, 3, 16, 16)
+    stylized = 0.3 + 0.4 * torch.rand(1, 3, 16, 16)
+    out = preserve_colors(content, stylized)
+    assert torch.allclose(rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-5)
+    assert torch.allclose(rgb_to_yiq(out)[:, :1], rgb_to_yiq(stylized)[:, :1], atol=1e-5)
+    assert torch.allclose(yiq_to_rgb(rgb_to_yiq(content)), content, atol=1e-5)
+
+
+def test_blend_weights_interpolate_between_styles():
+    a, b = torch.eye(3)[None], 3 * torch.ones(1, 3, 3)
+    assert torch.allclose(blend_grams([a, b], [1, 0]), a)
+    assert torch.allclose(blend_grams([a, b], [2, 2]), (a + b) / 2)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16)
+    s1, s2 = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16) ** 4
+    only_first = StyleObjective(model, content, [s1, s2], blend=[1, 0], **LAYERS)
+    # the first style's own Grams make the style loss vanish when all the weight is on it
+    assert only_first.terms(s1)[1].item() == pytest.approx(0, abs=1e-8)
+    assert only_first.terms(s2)[1].item() > 0
+
+
+def test_stop_below_ends_the_run_at_the_target():
+    model = tiny_vgg()
+    content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) ** 3
+    full = transfer(model, content, style, steps=20, **LAYERS, progress=False)
+    target = full.losses[10]
+    stopped = transfer(model, content, style, steps=20, stop_below=target, **LAYERS, progress=False)
+    assert stopped.losses[-1] <= target
+    assert len(stopped.losses) <= 11
