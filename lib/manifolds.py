@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .digits import single_thread
 from .images import normalize
 
 # --------------------------------------------------------------------------- checks
@@ -79,8 +80,9 @@ def check_epsilon(eps: float, name: str = "eps") -> float:
         raise ValueError(f"{name} must be a finite number in [0, 1] (pixel units); got {eps!r}.")
     if not 0 <= eps <= 1:
         hint = f" Did you mean {eps}/255 = {eps / 255:.4f}?" if 1 < eps <= 255 else ""
-        raise ValueError(f"{name} is in pixel units of [0, 1] images and must lie in [0, 1]; "
-                         f"got {eps!r}.{hint}")
+        raise ValueError(
+            f"{name} is in pixel units of [0, 1] images and must lie in [0, 1]; got {eps!r}.{hint}"
+        )
     return float(eps)
 
 
@@ -101,8 +103,12 @@ def predict(classifier: nn.Module, x: torch.Tensor, batch_size: int = 256):
     """``(classes, confidences, probabilities)`` of a pixel classifier, in batches, on the CPU."""
     check_images(x)
     device = _device(classifier)
-    probs = torch.cat([classifier(x[i : i + batch_size].to(device)).softmax(1).float().cpu()
-                       for i in range(0, len(x), batch_size)])
+    probs = torch.cat(
+        [
+            classifier(x[i : i + batch_size].to(device)).softmax(1).float().cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
     conf, cls = probs.max(1)
     return cls, conf, probs
 
@@ -169,8 +175,13 @@ def fooling_images(
             x = (x + step_size * grad.sign() * move).clamp(0, 1)
     steps[~(history[-1] >= threshold)] = max_steps
     return FoolingResult(
-        images=x.detach().cpu(), start=start.detach().cpu(), targets=targets.cpu(),
-        confidence=history[-1], steps=steps, reached=history[-1] >= threshold, history=history,
+        images=x.detach().cpu(),
+        start=start.detach().cpu(),
+        targets=targets.cpu(),
+        confidence=history[-1],
+        steps=steps,
+        reached=history[-1] >= threshold,
+        history=history,
     )
 
 
@@ -189,8 +200,14 @@ def random_images(n: int, shape: Sequence[int], seed: int = 0, levels: int | Non
     return torch.randint(0, levels, (n, *shape), generator=generator).float() / (levels - 1)
 
 
-def random_predictions(classifier: nn.Module, n: int, shape: Sequence[int], seed: int = 0,
-                       levels: int | None = None, batch_size: int = 64):
+def random_predictions(
+    classifier: nn.Module,
+    n: int,
+    shape: Sequence[int],
+    seed: int = 0,
+    levels: int | None = None,
+    batch_size: int = 64,
+):
     """Classes and confidences the classifier gives to ``n`` uniformly random images."""
     cls, conf, _ = predict(classifier, random_images(n, shape, seed, levels), batch_size)
     return cls, conf
@@ -223,8 +240,16 @@ def fgsm(classifier: nn.Module, x: torch.Tensor, labels, eps: float) -> torch.Te
     return (x + eps * grad.sign()).clamp(0, 1).detach()
 
 
-def pgd(classifier: nn.Module, x: torch.Tensor, labels, eps: float, steps: int = 10,
-        alpha: float | None = None, random_start: bool = True, seed: int = 0) -> torch.Tensor:
+def pgd(
+    classifier: nn.Module,
+    x: torch.Tensor,
+    labels,
+    eps: float,
+    steps: int = 10,
+    alpha: float | None = None,
+    random_start: bool = True,
+    seed: int = 0,
+) -> torch.Tensor:
     """Projected gradient descent (Madry et al., 2018): ``steps`` sign steps of size ``alpha``
     (default 2.5·ε/steps), each followed by projection onto the L∞ ball of radius ε around x
     and onto [0, 1]; from a uniform random start in the ball unless ``random_start=False``."""
@@ -256,8 +281,10 @@ def attack(name: str, classifier: nn.Module, x, labels, eps: float, batch_size: 
     labels = torch.as_tensor(labels).reshape(-1)
     if len(labels) != len(x):
         raise ValueError(f"{len(x)} images but {len(labels)} labels.")
-    out = [ATTACKS[name](classifier, x[i : i + batch_size], labels[i : i + batch_size], eps, **kw)
-           for i in range(0, len(x), batch_size)]
+    out = [
+        ATTACKS[name](classifier, x[i : i + batch_size], labels[i : i + batch_size], eps, **kw)
+        for i in range(0, len(x), batch_size)
+    ]
     return torch.cat(out).cpu()
 
 
@@ -271,8 +298,14 @@ class Sweep:
     confidence: list[float]  # mean max_c p(c | x_adv): how sure the (often wrong) answer is
 
 
-def epsilon_sweep(classifier: nn.Module, x: torch.Tensor, labels, epsilons: Sequence[float],
-                  attack_name: str = "fgsm", **kw) -> Sweep:
+def epsilon_sweep(
+    classifier: nn.Module,
+    x: torch.Tensor,
+    labels,
+    epsilons: Sequence[float],
+    attack_name: str = "fgsm",
+    **kw,
+) -> Sweep:
     """Attack at each ε and measure. ``labels=None`` uses the network's own clean predictions
     (then accuracy reads "fraction of predictions unchanged"), as for unlabelled photos."""
     check_images(x)
@@ -308,8 +341,13 @@ def square_photos(images: Sequence[torch.Tensor], size: int) -> torch.Tensor:
     for image in images:
         h, w = image.shape[-2:]
         scale = size / min(h, w)
-        resized = F.interpolate(image, size=(max(size, round(h * scale)), max(size, round(w * scale))),
-                                mode="bilinear", align_corners=False, antialias=True)
+        resized = F.interpolate(
+            image,
+            size=(max(size, round(h * scale)), max(size, round(w * scale))),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
         top, left = (resized.shape[-2] - size) // 2, (resized.shape[-1] - size) // 2
         out.append(resized[..., top : top + size, left : left + size].clamp(0, 1))
     return torch.cat(out)
@@ -332,8 +370,10 @@ class GaussianToy:
     )
 
     def _dists(self):
-        return [torch.distributions.MultivariateNormal(m, covariance_matrix=c)
-                for m, c in zip(self.means, self.covs, strict=True)]
+        return [
+            torch.distributions.MultivariateNormal(m, covariance_matrix=c)
+            for m, c in zip(self.means, self.covs, strict=True)
+        ]
 
     def sample(self, n_per_class: int, seed: int = 0):
         if n_per_class < 1:
@@ -359,16 +399,27 @@ class GaussianToy:
 
 def toy_mlp(hidden: int = 32, classes: int = 2) -> nn.Sequential:
     """A small ReLU network from the plane to class logits."""
-    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, classes))
+    return nn.Sequential(
+        nn.Linear(2, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, classes),
+    )
 
 
-def train_toy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 500,
-              lr: float = 1e-2, seed: int = 0) -> list[float]:
+def train_toy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int = 500,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> list[float]:
     """Full-batch Adam on cross-entropy; returns the losses. Leaves the model in eval mode."""
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}.")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), single_thread():
         torch.manual_seed(seed)
         for layer in model.modules():
             if hasattr(layer, "reset_parameters"):

@@ -1,0 +1,147 @@
+"""Tests for lib.autoencoders: training, errors, OOD controls, interpolation, information."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lib.autoencoders import (
+    ConvAutoencoder,
+    auroc,
+    compressed_bits,
+    compression_ratio,
+    encode,
+    entropy_bits,
+    error_vs_latent,
+    interpolate,
+    reconstruction_error,
+    to_levels,
+    train_autoencoder,
+)
+from lib.digits import letters, load_digits, shuffled_pixels, single_thread, uniform_noise
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread, above all on a busy machine."""
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    model = ConvAutoencoder(latent=10, width=8)
+    losses = train_autoencoder(model, digits.x_train, epochs=8, seed=0)
+    return model, losses
+
+
+def test_shapes_and_range():
+    model = ConvAutoencoder(latent=3)
+    x = torch.rand(5, 1, 8, 8)
+    assert model(x).shape == x.shape
+    assert model.encode(x).shape == (5, 3)
+    out = model.decode(torch.randn(2, 3) * 100)
+    assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="latent"):
+        ConvAutoencoder(latent=0)
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        model.decode(torch.randn(2, 4))
+
+
+def test_training_lowers_the_error_but_stays_lossy(digits, trained):
+    model, losses = trained
+    assert losses[-1] < 0.5 * losses[0]
+    train_error = reconstruction_error(model, digits.x_train)
+    assert train_error.shape == (len(digits.x_train),)
+    untrained = reconstruction_error(ConvAutoencoder(latent=10, width=8), digits.x_train)
+    assert train_error.mean() < 0.5 * untrained.mean()  # it learned
+    assert train_error.min() > 0  # and still no training digit comes back exactly
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_out_of_distribution_inputs_reconstruct_worse(digits, trained):
+    model, _ = trained
+    held_out = reconstruction_error(model, digits.x_test)
+    controls = {
+        "shuffled": shuffled_pixels(digits.x_test, seed=0),
+        "letters": letters(),
+        "noise": uniform_noise(200, levels=17),
+    }
+    for name, x in controls.items():
+        error = reconstruction_error(model, x)
+        assert error.mean() > 2 * held_out.mean(), name
+        assert auroc(held_out, error) > 0.8, name
+
+
+def test_training_is_seeded(digits):
+    x = digits.x_train[:128]
+    a = train_autoencoder(ConvAutoencoder(4, width=4), x, epochs=2, seed=1)
+    b = train_autoencoder(ConvAutoencoder(4, width=4), x, epochs=2, seed=1)
+    assert a == b
+
+
+def test_error_vs_latent_returns_one_model_per_size(digits):
+    sweep = error_vs_latent(digits.x_train[:256], digits.x_test[:64], [1, 16], epochs=6, width=4)
+    assert sweep.sizes == [1, 16] and set(sweep.models) == {1, 16}
+    assert sweep.test_error[1] < sweep.test_error[0]  # a 16-number code beats a 1-number code
+    with pytest.raises(ValueError, match="sizes is empty"):
+        error_vs_latent(digits.x_train, digits.x_test, [])
+
+
+def test_interpolation_ends_match_reconstructions(digits, trained):
+    model, _ = trained
+    a, b = digits.x_test[:1], digits.x_test[1:2]
+    path, fade = interpolate(model, a, b, steps=5)
+    assert path.shape == fade.shape == (5, 1, 8, 8)
+    assert torch.allclose(path[0], model(a)[0], atol=1e-5)
+    assert torch.allclose(path[-1], model(b)[0], atol=1e-5)
+    assert torch.allclose(fade[2], (a[0] + b[0]) / 2)
+    assert encode(model, digits.x_test[:7]).shape == (7, 10)
+    with pytest.raises(ValueError, match="at least 2"):
+        interpolate(model, a, b, steps=1)
+
+
+def test_entropy_on_known_distributions():
+    assert entropy_bits(np.zeros(100, np.uint8)) == 0
+    assert entropy_bits(np.array([0, 1] * 50)) == pytest.approx(1.0)
+    assert entropy_bits(np.arange(256).repeat(4)) == pytest.approx(8.0)
+    # p = (1/2, 1/4, 1/4): 1.5 bits
+    assert entropy_bits(np.array([0, 0, 1, 2])) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="at least one"):
+        entropy_bits(np.array([]))
+
+
+def test_compression_respects_the_entropy_bound():
+    rng = np.random.default_rng(0)
+    constant = np.zeros(20000, np.uint8)
+    assert compression_ratio(constant) > 100
+    full = rng.integers(0, 256, 20000, dtype=np.uint8)
+    for method in ("zlib", "lzma"):
+        assert compressed_bits(full, method) > 7.9  # random bytes do not compress
+    # noise on 17 levels "compresses" (bytes waste bits) but never below its entropy
+    noise17 = rng.integers(0, 17, 20000).astype(np.uint8)
+    assert compression_ratio(noise17) > 1.4
+    assert compressed_bits(noise17) > entropy_bits(noise17) > math.log2(17) - 0.01
+    with pytest.raises(ValueError, match="Unknown method"):
+        compressed_bits(full, "gzip2")
+
+
+def test_to_levels_and_auroc():
+    x = torch.tensor([[0.0, 0.5, 1.0]])
+    assert to_levels(x, 17).tolist() == [[0, 8, 16]]
+    assert to_levels(x, 256).tolist() == [[0, 128, 255]]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        to_levels(x + 1)
+    with pytest.raises(ValueError, match="levels"):
+        to_levels(x, 300)
+    assert auroc(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 3.0])) == 1.0
+    assert auroc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 0.0
+    assert auroc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5
+    with pytest.raises(ValueError, match="at least one"):
+        auroc(torch.tensor([]), torch.tensor([1.0]))

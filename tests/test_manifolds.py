@@ -1,0 +1,187 @@
+"""Tests for lib.manifolds: fooling images, random predictions, FGSM/PGD, the 2-D toy."""
+
+import pytest
+import torch
+from torch import nn
+
+from lib.digits import single_thread
+from lib.manifolds import (
+    GaussianToy,
+    check_epsilon,
+    epsilon_sweep,
+    fgsm,
+    fooling_images,
+    magnify,
+    pgd,
+    pixel_classifier,
+    plane_grid,
+    random_images,
+    random_predictions,
+    square_photos,
+    toy_mlp,
+    train_toy,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread, above all on a busy machine."""
+    with single_thread():
+        yield
+
+
+def tiny_cnn(classes: int = 3) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, classes)
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny classifier trained to tell three bar patterns apart (a few hundred steps)."""
+    torch.manual_seed(0)
+    base = torch.zeros(3, 1, 6, 6)
+    base[0, 0, :, 1] = 1
+    base[1, 0, 2, :] = 1
+    base[2, 0].fill_diagonal_(1)
+    x = (base.repeat(40, 1, 1, 1) * 0.8 + 0.2 * torch.rand(120, 1, 6, 6)).clamp(0, 1)
+    y = torch.arange(3).repeat(40)
+    model = tiny_cnn()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval().requires_grad_(False)
+    return model, x, y
+
+
+def test_fooling_reaches_the_target_confidence(trained):
+    model, _, _ = trained
+    start = random_images(6, (1, 6, 6), seed=2)
+    targets = torch.tensor([0, 1, 2, 0, 1, 2])
+    result = fooling_images(model, start, targets, threshold=0.99, max_steps=300, step_size=0.02)
+    assert bool(result.reached.all())
+    probs = model(result.images).softmax(1)
+    assert (probs[torch.arange(6), targets] >= 0.99).all()
+    assert result.images.min() >= 0 and result.images.max() <= 1
+    # each image stops once it is there: the step count bounds how far it moved
+    moved = (result.images - start).abs().flatten(1).amax(1)
+    assert (moved <= result.steps * 0.02 + 1e-6).all()
+    assert result.history[0].shape == (6,)
+
+
+def test_fooling_rejects_bad_targets_and_settings(trained):
+    model, _, _ = trained
+    start = random_images(2, (1, 6, 6))
+    with pytest.raises(ValueError, match=r"class indices in 0\.\.2"):
+        fooling_images(model, start, [0, 3])
+    with pytest.raises(ValueError, match="entries"):
+        fooling_images(model, start, [0, 1, 2])
+    with pytest.raises(ValueError, match="threshold"):
+        fooling_images(model, start, 0, threshold=1.5)
+    with pytest.raises(ValueError, match="max_steps"):
+        fooling_images(model, start, 0, max_steps=0)
+    with pytest.raises(ValueError, match="empty"):
+        fooling_images(model, start[:0], 0)
+
+
+def test_random_images_always_get_a_class(trained):
+    model, _, _ = trained
+    cls, conf = random_predictions(model, 200, (1, 6, 6), levels=17)
+    assert cls.shape == conf.shape == (200,)
+    assert ((cls >= 0) & (cls < 3)).all()
+    assert (conf >= 1 / 3 - 1e-6).all() and (conf <= 1).all()
+    x = random_images(4, (1, 6, 6), levels=17)
+    assert torch.equal(x * 16, (x * 16).round())
+    with pytest.raises(ValueError, match="positive"):
+        random_images(0, (1, 6, 6))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.01, 0.1, 0.3])
+def test_fgsm_and_pgd_stay_in_the_ball_and_the_range(trained, eps):
+    model, x, y = trained
+    for adv in (fgsm(model, x, y, eps), pgd(model, x, y, eps, steps=5)):
+        assert adv.shape == x.shape
+        assert (adv - x).abs().max() <= eps + 1e-6
+        assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_fgsm_matches_torchattacks(trained):
+    torchattacks = pytest.importorskip("torchattacks")
+    model, x, y = trained
+    ours = fgsm(model, x, y, 0.05)
+    reference = torchattacks.FGSM(model, eps=0.05)(x, y)
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
+def test_attacks_hurt_and_pgd_hurts_at_least_as_much(trained):
+    model, x, y = trained
+    sweep = epsilon_sweep(model, x, y, [0, 0.1, 0.3], "fgsm")
+    assert sweep.accuracy[0] == 1.0
+    assert sweep.accuracy[-1] < sweep.accuracy[0]
+    assert sweep.true_confidence[-1] < sweep.true_confidence[0]
+    strong = epsilon_sweep(model, x, y, [0.3], "pgd", steps=10)
+    assert strong.accuracy[0] <= sweep.accuracy[-1]
+    # with labels=None the network's own predictions are the reference
+    assert epsilon_sweep(model, x, None, [0]).accuracy == [1.0]
+
+
+def test_bad_epsilon_and_bad_inputs_get_clear_errors(trained):
+    model, x, y = trained
+    with pytest.raises(ValueError, match="8/255"):
+        fgsm(model, x, y, 8)
+    with pytest.raises(ValueError, match="pixel units"):
+        pgd(model, x, y, -0.1)
+    with pytest.raises(ValueError, match="finite"):
+        check_epsilon(float("nan"))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fgsm(model, x * 4 - 2, y, 0.1)
+    with pytest.raises(ValueError, match="empty"):
+        fgsm(model, x[:0], y[:0], 0.1)
+    with pytest.raises(ValueError, match="class indices"):
+        fgsm(model, x[:2], torch.tensor([0, 7]), 0.1)
+    with pytest.raises(ValueError, match="epsilons is empty"):
+        epsilon_sweep(model, x, y, [])
+    with pytest.raises(ValueError, match="Unknown attack"):
+        epsilon_sweep(model, x, y, [0.1], "cw")
+
+
+def test_pixel_classifier_normalises_imagenet_models_only():
+    from torchvision.models import googlenet
+
+    net = googlenet(weights=None, aux_logits=False, init_weights=False).eval()
+    wrapped = pixel_classifier(net)
+    assert wrapped is not net
+    small = tiny_cnn()
+    assert pixel_classifier(small) is small
+
+
+def test_magnify_and_square_photos():
+    delta = torch.tensor([[[[-0.01, 0.0], [0.005, 0.01]]]])
+    m = magnify(delta)
+    assert m.min() == 0 and m.max() == 1 and m[0, 0, 0, 1] == 0.5
+    photos = square_photos([torch.rand(1, 3, 30, 50), torch.rand(1, 3, 60, 40)], 24)
+    assert photos.shape == (2, 3, 24, 24)
+
+
+def test_discriminative_confidence_is_high_where_the_density_is_not():
+    toy = GaussianToy()
+    x, y = toy.sample(150, seed=0)
+    model = toy_mlp(hidden=16)
+    train_toy(model, x, y, steps=300)
+    _, _, points = plane_grid(6.0, 60)
+    with torch.no_grad():
+        confidence = model(points).softmax(1).amax(1)
+    density = toy.density(points)
+    far = density < 1e-6 * density.max()
+    assert far.float().mean() > 0.3  # most of the square is far from both classes
+    assert confidence[far].mean() > 0.95  # yet the classifier is sure there
+    assert density[far].max() < 1e-6 * density.max()
+    with torch.no_grad():
+        train_acc = (model(x).argmax(1) == y).float().mean()
+    assert train_acc > 0.9
+    with pytest.raises(ValueError, match="limit"):
+        plane_grid(0)
