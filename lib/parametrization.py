@@ -18,8 +18,15 @@ class PixelImage(nn.Module):
         self.pixels = nn.Parameter(init.detach().clone().float().clamp(0, 1).contiguous())
 
     @classmethod
-    def noise(cls, batch: int, height: int, width: int, std: float = 0.05,
-              generator: torch.Generator | None = None, device=None) -> PixelImage:
+    def noise(
+        cls,
+        batch: int,
+        height: int,
+        width: int,
+        std: float = 0.05,
+        generator: torch.Generator | None = None,
+        device=None,
+    ) -> PixelImage:
         """Grey plus a little Gaussian noise: a neutral start that still breaks symmetry."""
         noise = torch.randn(batch, 3, height, width, generator=generator) * std
         return cls((0.5 + noise).to(device or "cpu"))
@@ -35,9 +42,7 @@ class PixelImage(nn.Module):
 # Colour correlation of natural images: the square root of the covariance of ImageNet's RGB
 # values (the matrix used by Olah et al., 2017). Optimising in these decorrelated coordinates
 # and mixing them back gives every colour direction a similar scale.
-_COLOUR_SQRT_COV = torch.tensor([[0.26, 0.09, 0.02],
-                                 [0.27, 0.00, -0.05],
-                                 [0.27, -0.09, 0.03]])
+_COLOUR_SQRT_COV = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 _COLOUR_MIX = _COLOUR_SQRT_COV / _COLOUR_SQRT_COV.norm(dim=0).max()
 # irfft2 of a 1/f-scaled spectrum gives values of a few units; this gain keeps the start in the
 # linear range of the sigmoid that maps to [0, 1].
@@ -65,9 +70,17 @@ class FourierImage(nn.Module):
     ``forward()`` returns a ``(B, 3, H, W)`` batch like :class:`PixelImage`.
     """
 
-    def __init__(self, batch: int, height: int, width: int, std: float = 0.01,
-                 decay: float = 1.0, decorrelate: bool = True,
-                 generator: torch.Generator | None = None, device=None):
+    def __init__(
+        self,
+        batch: int,
+        height: int,
+        width: int,
+        std: float = 0.01,
+        decay: float = 1.0,
+        decorrelate: bool = True,
+        generator: torch.Generator | None = None,
+        device=None,
+    ):
         super().__init__()
         for name, value in (("batch", batch), ("height", height), ("width", width)):
             if not isinstance(value, int) or value < 1:
@@ -82,8 +95,16 @@ class FourierImage(nn.Module):
         self.register_buffer("colour", _COLOUR_MIX.clone().to(device or "cpu"))
 
     @classmethod
-    def noise(cls, batch: int, height: int, width: int, std: float = 0.01,
-              generator: torch.Generator | None = None, device=None, **options) -> FourierImage:
+    def noise(
+        cls,
+        batch: int,
+        height: int,
+        width: int,
+        std: float = 0.01,
+        generator: torch.Generator | None = None,
+        device=None,
+        **options,
+    ) -> FourierImage:
         """Same call as :meth:`PixelImage.noise`: a random start of the given size."""
         return cls(batch, height, width, std=std, generator=generator, device=device, **options)
 

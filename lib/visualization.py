@@ -65,7 +65,9 @@ def passthrough_relu(x: torch.Tensor, leak: float = 0.1) -> torch.Tensor:
 
 def _is_conv_block(module: nn.Module) -> bool:
     # torchvision's BasicConv2d (GoogLeNet, Inception): conv -> batch norm -> functional ReLU
-    return type(module).__name__ == "BasicConv2d" and hasattr(module, "conv") and hasattr(module, "bn")
+    return (
+        type(module).__name__ == "BasicConv2d" and hasattr(module, "conv") and hasattr(module, "bn")
+    )
 
 
 @contextlib.contextmanager
@@ -120,8 +122,14 @@ class ActivationObjective:
     Call :meth:`activations` for the per-image values (higher is stronger).
     """
 
-    def __init__(self, model: nn.Module, layer: str, channels: int | Sequence[int],
-                 kind: str = "channel", position: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        channels: int | Sequence[int],
+        kind: str = "channel",
+        position: tuple[int, int] | None = None,
+    ):
         if kind not in KINDS:
             raise ValueError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
         self.channels = [channels] if isinstance(channels, int) else list(channels)
@@ -179,13 +187,19 @@ class ActivationObjective:
         return -self.activations(images).mean()
 
 
-def channel_objective(model: nn.Module, layer: str, channels: int | Sequence[int]) -> ActivationObjective:
+def channel_objective(
+    model: nn.Module, layer: str, channels: int | Sequence[int]
+) -> ActivationObjective:
     """Maximise the mean of feature map ``channels[i]`` of ``layer`` (one per image)."""
     return ActivationObjective(model, layer, channels, kind="channel")
 
 
-def neuron_objective(model: nn.Module, layer: str, channels: int | Sequence[int],
-                     position: tuple[int, int] | None = None) -> ActivationObjective:
+def neuron_objective(
+    model: nn.Module,
+    layer: str,
+    channels: int | Sequence[int],
+    position: tuple[int, int] | None = None,
+) -> ActivationObjective:
     """Maximise one neuron: channel ``channels[i]`` at ``position`` (default: the centre)."""
     return ActivationObjective(model, layer, channels, kind="neuron", position=position)
 
@@ -200,9 +214,14 @@ def class_objective(model: nn.Module, classes: int | Sequence[int]) -> Activatio
 # --------------------------------------------------------------------------------------------
 
 
-def make_image(parametrization: str, batch: int, size: int,
-               generator: torch.Generator | None = None, device=None,
-               start: torch.Tensor | None = None) -> nn.Module:
+def make_image(
+    parametrization: str,
+    batch: int,
+    size: int,
+    generator: torch.Generator | None = None,
+    device=None,
+    start: torch.Tensor | None = None,
+) -> nn.Module:
     """A fresh image to optimise: ``"fft"`` (FFT + decorrelated colour) or ``"pixel"``.
     With ``start`` (a ``(1, 3, H, W)`` photo), a pixel image initialised with it."""
     if start is not None:
@@ -218,12 +237,24 @@ def make_image(parametrization: str, batch: int, size: int,
     )
 
 
-def visualize(model: nn.Module, layer: str, channels: int | Sequence[int], steps: int,
-              size: int = 128, kind: str = "channel", parametrization: str = "fft",
-              transform: Transform | None | bool = True, start: torch.Tensor | None = None,
-              lr: float = 0.05, passthrough: bool = True, position: tuple[int, int] | None = None,
-              generator: torch.Generator | None = None, snapshot_every: int | None = None,
-              progress: bool = False, desc: str | None = None) -> OptimResult:
+def visualize(
+    model: nn.Module,
+    layer: str,
+    channels: int | Sequence[int],
+    steps: int,
+    size: int = 128,
+    kind: str = "channel",
+    parametrization: str = "fft",
+    transform: Transform | None | bool = True,
+    start: torch.Tensor | None = None,
+    lr: float = 0.05,
+    passthrough: bool = True,
+    position: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+    snapshot_every: int | None = None,
+    progress: bool = False,
+    desc: str | None = None,
+) -> OptimResult:
     """Images that maximise ``channels`` of ``layer``, one image per channel, as one batch.
 
     ``transform=True`` uses :func:`lib.transforms.standard_robustness`; ``False``/``None`` none.
@@ -246,8 +277,17 @@ def visualize(model: nn.Module, layer: str, channels: int | Sequence[int], steps
         objective.activations(image())  # clear errors now, not after a step
     context = relu_passthrough(model) if passthrough else contextlib.nullcontext()
     with context:
-        return optimize(image, objective, steps, optimizer="adam", lr=lr, transform=transform,
-                        snapshot_every=snapshot_every, progress=progress, desc=desc or layer)
+        return optimize(
+            image,
+            objective,
+            steps,
+            optimizer="adam",
+            lr=lr,
+            transform=transform,
+            snapshot_every=snapshot_every,
+            progress=progress,
+            desc=desc or layer,
+        )
 
 
 def channel_count(model: nn.Module, layer: str, size: int = 128) -> int:
@@ -259,8 +299,13 @@ def channel_count(model: nn.Module, layer: str, size: int = 128) -> int:
 
 
 @torch.no_grad()
-def activation_of(model: nn.Module, layer: str, channels: int | Sequence[int],
-                  images: torch.Tensor, kind: str = "channel") -> torch.Tensor:
+def activation_of(
+    model: nn.Module,
+    layer: str,
+    channels: int | Sequence[int],
+    images: torch.Tensor,
+    kind: str = "channel",
+) -> torch.Tensor:
     """The activation of ``channels`` (one per image, or one for all) on ``images``: ``(B,)``."""
     return ActivationObjective(model, layer, channels, kind=kind).activations(images)
 
@@ -268,6 +313,24 @@ def activation_of(model: nn.Module, layer: str, channels: int | Sequence[int],
 # --------------------------------------------------------------------------------------------
 # Measurements for the chapter
 # --------------------------------------------------------------------------------------------
+
+
+def start_gradients(
+    model: nn.Module,
+    layer: str,
+    channels: Sequence[int],
+    images: torch.Tensor,
+    passthrough: bool = False,
+) -> torch.Tensor:
+    """Norm of the gradient that each image receives for its channel (image ``i``, channel
+    ``channels[i]``), with or without :func:`relu_passthrough`: ``(B,)``. A zero means the
+    optimisation cannot even start from that image."""
+    images = images.detach().clone().requires_grad_(True)
+    objective = ActivationObjective(model, layer, list(channels))
+    context = relu_passthrough(model) if passthrough else contextlib.nullcontext()
+    with context:
+        objective(images).backward()
+    return images.grad.flatten(1).norm(dim=1)
 
 
 def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
@@ -284,12 +347,12 @@ def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
     x = x - x.mean(dim=(-2, -1), keepdim=True)
     power = torch.fft.rfft2(x).abs().pow(2).sum(dim=1)  # (B, H, W//2+1)
     # rfft2 stores half of the columns: weight them by 2 except the ones without a twin
-    weight = torch.full(power.shape[-1:], 2.0)
+    weight = torch.full(power.shape[-1:], 2.0, device=x.device)
     weight[0] = 1.0
     if x.shape[-1] % 2 == 0:
         weight[-1] = 1.0
-    fy = torch.fft.fftfreq(x.shape[-2])[:, None]
-    fx = torch.fft.rfftfreq(x.shape[-1])[None, :]
+    fy = torch.fft.fftfreq(x.shape[-2], device=x.device)[:, None]
+    fx = torch.fft.rfftfreq(x.shape[-1], device=x.device)[None, :]
     high = ((fx**2 + fy**2).sqrt() > cutoff).float()
     total = (power * weight).sum(dim=(-2, -1))
     return ((power * weight * high).sum(dim=(-2, -1)) / total.clamp_min(1e-12)).where(
@@ -297,8 +360,14 @@ def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
     )
 
 
-def effective_receptive_field(model: nn.Module, layer: str, size: int = 128, mass: float = 0.9,
-                              samples: int = 4, generator: torch.Generator | None = None) -> float:
+def effective_receptive_field(
+    model: nn.Module,
+    layer: str,
+    size: int = 128,
+    mass: float = 0.9,
+    samples: int = 4,
+    generator: torch.Generator | None = None,
+) -> float:
     """Side (pixels) of the smallest centred square holding ``mass`` of the gradient of the
     central neuron of ``layer`` (summed over channels) with respect to the input.
 
@@ -322,29 +391,51 @@ def effective_receptive_field(model: nn.Module, layer: str, size: int = 128, mas
         return 0.0
     cy, cx = size // 2, size // 2
     for half in range(size):
-        window = grad[max(0, cy - half): cy + half + 1, max(0, cx - half): cx + half + 1]
+        window = grad[max(0, cy - half) : cy + half + 1, max(0, cx - half) : cx + half + 1]
         if window.sum() >= mass * total:
             return float(min(2 * half + 1, size))
     return float(size)
 
 
-def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_weights(
+    model: nn.Module, seed: int = 0, calibration: torch.Tensor | None = None
+) -> nn.Module:
     """A copy of ``model`` with every layer re-initialised (the original is left untouched).
 
-    The same architecture with no training: the sanity check of Adebayo et al. (2018). Batch
-    norm layers are reset to the identity. Eval mode and frozen, like ``lib.models``.
+    The same architecture with no training: the sanity check of Adebayo et al. (2018).
+    Convolution and linear weights get He initialisation (the usual start of training), biases
+    zero. Batch-norm layers are reset; with ``calibration`` images (in [0, 1]) their running
+    statistics are then measured on them, as the first steps of training would, so that the
+    activations keep a sensible scale through the depth. Eval mode and frozen, like
+    ``lib.models``.
     """
     clone = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for module in clone.modules():
-            if hasattr(module, "reset_parameters") and module is not clone:
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.reset_parameters()
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
+    if calibration is not None:
+        norms = [m for m in clone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for module in norms:
+            module.momentum = None  # a plain average over the calibration pass
+            module.train()
+        with torch.no_grad():
+            device = next(clone.parameters()).device
+            FeatureExtractor(clone, _deepest_layer(clone))(calibration.to(device))
     clone.eval().requires_grad_(False)
     for name in ("arch", "categories"):
         if hasattr(model, name):
             setattr(clone, name, getattr(model, name))
     clone.pretrained = False
     return clone
+
+
+def _deepest_layer(model: nn.Module) -> str:
+    from .features import layer_names
+
+    return layer_names(model)[-1]

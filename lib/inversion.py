@@ -1,0 +1,316 @@
+"""Recreating an image from its representation: feature inversion (Mahendran & Vedaldi, 2015).
+
+Given an image ``x0`` and the activation ``Φ0 = Φ(x0)`` of one layer, start from noise and look
+for an image ``x`` whose activation is the same, by gradient descent on
+
+    E(x) = ‖Φ(x) − Φ0‖² / ‖Φ0‖²  +  (λ_α / 2) ‖X‖_α^α / Z  +  (λ_V / 2) TV_β(X) / Z
+
+- ``X = 255 (x − μ)``: the image in the units of the paper (0-255, ImageNet mean removed);
+- ``‖X‖_α^α = Σ |X|^α`` with α = 6, keeps the pixels in a natural range;
+- ``TV_β(X) = Σ ((∂_h X)² + (∂_w X)²)^(β/2)`` with β = 2, penalises high frequencies (β = 1
+  gives spikes, the paper's Fig. 2);
+- ``Z = N (255 σ)²`` is the squared norm of a typical image of ``N = 3HW`` values (σ: the pixel
+  standard deviation of natural images), which makes the three terms comparable;
+- λ_α = 8·10⁻¹⁰ and λ_V = 1, 10 or 100 for shallow, middle and deep layers, as in the paper's
+  experiments (:data:`LAMBDA_TV_BY_BLOCK`, :func:`paper_weights`).
+
+All weights live in :class:`InversionWeights`. Several random starts are inverted together as one
+batch; :func:`invert` returns the images and their errors: the normalised feature error (the
+number the paper reports), the pixel error (RMSE) and SSIM (scikit-image) against ``x0``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import FeatureExtractor
+from .images import IMAGENET_MEAN, IMAGENET_STD
+from .optim import optimize
+from .parametrization import PixelImage
+
+PIXEL_SCALE = 255.0  # the paper's images are in 0-255
+PIXEL_SIGMA = float(np.mean(IMAGENET_STD))  # σ of natural images' pixels, in [0, 1] units
+# λ_V by VGG block: the paper uses 1 / 10 / 100 for AlexNet's first two blocks / conv3-conv4 /
+# conv5 and the fully connected layers; VGG's five blocks map onto them the same way.
+LAMBDA_TV_BY_BLOCK = {1: 1.0, 2: 1.0, 3: 10.0, 4: 10.0, 5: 100.0}
+LAMBDA_TV_HEAD = 100.0  # fc6, fc7, logits
+
+
+@dataclass(frozen=True)
+class InversionWeights:
+    """Every weight and exponent of the inversion objective, in one place."""
+
+    alpha: float = 6.0  # exponent of the α-norm
+    beta: float = 2.0  # exponent of the total variation
+    lambda_alpha: float = 8e-10  # weight of the α-norm (paper units: 0-255 pixels)
+    lambda_tv: float = 10.0  # weight of the total variation (λ_V)
+
+    def __post_init__(self):
+        if self.alpha < 1 or self.beta < 1:
+            raise ValueError(f"alpha and beta must be at least 1; got {self.alpha}, {self.beta}.")
+        if self.lambda_alpha < 0 or self.lambda_tv < 0:
+            raise ValueError("The weights lambda_alpha and lambda_tv must be non-negative.")
+
+
+def paper_weights(layer: str) -> InversionWeights:
+    """The paper's weights for a VGG layer name (``conv3_4``, ``relu5_1``, ``pool2``, ``fc6``…);
+    other names get the default λ_V = 10."""
+    match = re.fullmatch(r"(?:conv|relu|pool)(\d)(?:_\d+)?", layer)
+    if match:
+        return InversionWeights(lambda_tv=LAMBDA_TV_BY_BLOCK.get(int(match.group(1)), 100.0))
+    if layer in ("fc6", "relu6", "fc7", "relu7", "logits"):
+        return InversionWeights(lambda_tv=LAMBDA_TV_HEAD)
+    return InversionWeights()
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"Expected images of shape (B, 3, H, W); got {tuple(images.shape)}.")
+
+
+def total_variation(images: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
+    """Mean over pixels and channels of ``((∂_h x)² + (∂_w x)²)^(β/2)``, per image: ``(B,)``.
+
+    Forward differences; the last row and column have none (0). Zero for a constant image.
+    For β < 2 the square root is smoothed by 1e-12 so that its gradient exists at 0.
+    """
+    _check_images(images)
+    if beta < 1:
+        raise ValueError(f"beta must be at least 1; got {beta}.")
+    dh = torch.zeros_like(images)
+    dw = torch.zeros_like(images)
+    dh[..., :-1, :] = images[..., 1:, :] - images[..., :-1, :]
+    dw[..., :, :-1] = images[..., :, 1:] - images[..., :, :-1]
+    squared = dh.pow(2) + dw.pow(2)
+    values = squared if beta == 2 else (squared + 1e-12).pow(beta / 2)
+    return values.mean(dim=(1, 2, 3))
+
+
+def alpha_norm(images: torch.Tensor, alpha: float = 6.0) -> torch.Tensor:
+    """Mean of ``|x − μ|^α`` per image (μ: ImageNet mean colour): ``(B,)``."""
+    _check_images(images)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images - mean).abs().pow(alpha).mean(dim=(1, 2, 3))
+
+
+def feature_error(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``‖Φ − Φ0‖² / ‖Φ0‖²`` per image: ``(B,)``. ``target`` has batch 1 or B."""
+    dims = tuple(range(1, features.ndim))
+    norm = target.pow(2).sum(dim=dims).clamp_min(1e-12)
+    return (features - target).pow(2).sum(dim=dims) / norm
+
+
+class InversionLoss:
+    """``E(x)`` above, for a batch of candidate images sharing one target representation.
+
+    ``lambda_tv`` may be one number or one per image (a sweep in one batch). Call it for the
+    total (summed over the batch, so each image gets its own gradient); :meth:`terms` gives
+    the three per-image terms.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        target: torch.Tensor,
+        weights: InversionWeights | None = None,
+        lambda_tv: float | Sequence[float] | None = None,
+    ):
+        _check_images(target)
+        if target.shape[0] != 1:
+            raise ValueError(f"Invert one image at a time; got a batch of {target.shape[0]}.")
+        self.layer = layer
+        self.weights = weights or paper_weights(layer)
+        self.extractor = FeatureExtractor(model, layer)  # KeyError for an unknown layer
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            self.target = self.extractor(target.to(device))[layer]
+        if self.target.pow(2).sum() == 0:
+            raise ValueError(
+                f"The image's representation at {layer!r} is all zeros: there is nothing to "
+                "invert. Choose another layer or image."
+            )
+        tv = self.weights.lambda_tv if lambda_tv is None else lambda_tv
+        self.lambda_tv = torch.as_tensor(tv, dtype=torch.float32, device=device).flatten()
+        if (self.lambda_tv < 0).any():
+            raise ValueError("lambda_tv must be non-negative.")
+
+    def terms(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"feature", "alpha", "tv"}``: the three weighted terms, one value per image."""
+        w = self.weights
+        if len(self.lambda_tv) not in (1, images.shape[0]):
+            raise ValueError(
+                f"{len(self.lambda_tv)} values of lambda_tv for {images.shape[0]} images."
+            )
+        z = PIXEL_SIGMA**2  # Z / (N 255²): the terms below are already means over N values
+        alpha = (
+            (w.lambda_alpha / 2) * PIXEL_SCALE ** (w.alpha - 2) * alpha_norm(images, w.alpha) / z
+        )
+        tv = (
+            (self.lambda_tv / 2) * PIXEL_SCALE ** (w.beta - 2) * total_variation(images, w.beta) / z
+        )
+        feature = feature_error(self.extractor(images)[self.layer], self.target)
+        return {"feature": feature, "alpha": alpha, "tv": tv}
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        terms = self.terms(images)
+        return (terms["feature"] + terms["alpha"] + terms["tv"]).sum()
+
+
+@dataclass
+class InversionResult:
+    """Reconstructions ``(S, 3, H, W)`` from ``S`` starts, and their errors (one per start)."""
+
+    layer: str
+    images: torch.Tensor
+    losses: list[float]
+    feature_error: torch.Tensor
+    pixel_error: torch.Tensor
+    ssim: torch.Tensor
+    weights: InversionWeights
+    lambda_tv: torch.Tensor  # λ_V used for each start
+    snapshots: list
+
+
+def pixel_error(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Root-mean-square difference per image, in [0, 1] units: ``(B,)``."""
+    _check_images(images)
+    return (images - reference.to(images.device)).pow(2).mean(dim=(1, 2, 3)).sqrt()
+
+
+def ssim(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al., 2004; scikit-image) of each image with ``reference``:
+    1 for identical images, about 0 for unrelated ones. ``(B,)``."""
+    from skimage.metrics import structural_similarity
+
+    _check_images(images)
+    ref = reference[0].detach().float().cpu().permute(1, 2, 0).numpy()
+    values = []
+    for image in images.detach().float().cpu():
+        values.append(
+            structural_similarity(
+                image.permute(1, 2, 0).numpy(), ref, channel_axis=-1, data_range=1.0
+            )
+        )
+    return torch.tensor(values)
+
+
+def invert(
+    model: nn.Module,
+    layer: str,
+    target: torch.Tensor,
+    steps: int,
+    starts: int = 1,
+    lr: float = 0.05,
+    weights: InversionWeights | None = None,
+    lambda_tv: float | Sequence[float] | None = None,
+    init_std: float = PIXEL_SIGMA,
+    generator: torch.Generator | None = None,
+    optimizer: str = "adam",
+    snapshot_every: int | None = None,
+    progress: bool = False,
+    desc: str | None = None,
+) -> InversionResult:
+    """Reconstruct ``target`` (one ``(1, 3, H, W)`` image in [0, 1]) from its ``layer``.
+
+    ``starts`` random starts (grey plus Gaussian noise of std ``init_std``, drawn from
+    ``generator``) are optimised together as one batch, ``steps`` steps of ``optimizer``
+    (Adam by default, learning rate ``lr``). ``weights`` defaults to :func:`paper_weights`;
+    ``lambda_tv`` overrides λ_V, with one value or one per start.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}.")
+    if not isinstance(starts, int) or starts < 1:
+        raise ValueError(f"starts must be a positive integer; got {starts!r}.")
+    if lambda_tv is not None and not isinstance(lambda_tv, int | float):
+        if len(lambda_tv) != starts:
+            raise ValueError(
+                f"{len(lambda_tv)} values of lambda_tv for {starts} starts: give "
+                "one value, or one per start."
+            )
+    loss = InversionLoss(model, layer, target, weights, lambda_tv)
+    device = next(model.parameters()).device
+    height, width = target.shape[-2:]
+    image = PixelImage.noise(
+        starts, height, width, std=init_std, generator=generator, device=device
+    )
+    result = optimize(
+        image,
+        loss,
+        steps,
+        optimizer=optimizer,
+        lr=lr,
+        snapshot_every=snapshot_every,
+        progress=progress,
+        desc=desc or layer,
+    )
+    images = result.image
+    with torch.no_grad():
+        errors = feature_error(loss.extractor(images)[layer], loss.target).cpu()
+    target = target.to(images.device)
+    return InversionResult(
+        layer=layer,
+        images=images.cpu(),
+        losses=result.losses,
+        feature_error=errors,
+        pixel_error=pixel_error(images, target).cpu(),
+        ssim=ssim(images, target),
+        weights=loss.weights,
+        lambda_tv=loss.lambda_tv.expand(starts).cpu(),
+        snapshots=result.snapshots,
+    )
+
+
+def invert_layers(
+    model: nn.Module,
+    layers: Sequence[str],
+    target: torch.Tensor,
+    steps: int,
+    starts: int = 1,
+    seed: int = 0,
+    **options,
+) -> dict[str, InversionResult]:
+    """:func:`invert` for each layer (the same seed for each, so the starts are the same)."""
+    if not layers:
+        raise ValueError("Give at least one layer.")
+    return {
+        layer: invert(
+            model,
+            layer,
+            target,
+            steps,
+            starts=starts,
+            generator=torch.Generator().manual_seed(seed),
+            **options,
+        )
+        for layer in layers
+    }
+
+
+@torch.no_grad()
+def pairwise_distances(
+    model: nn.Module, layer: str, images: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For reconstructions ``images`` of ``target``: the ``(S, S)`` matrices of pixel RMSE and
+    of feature distance ``‖Φ(x_i) − Φ(x_j)‖ / ‖Φ0‖`` between every pair."""
+    _check_images(images)
+    device = next(model.parameters()).device
+    extractor = FeatureExtractor(model, layer)
+    feats = extractor(images.to(device))[layer].flatten(1)
+    norm = extractor(target.to(device))[layer].flatten().norm().clamp_min(1e-12)
+    pixels = images.flatten(1).to(device)
+    pixel = torch.cdist(pixels, pixels) / pixels.shape[1] ** 0.5
+    feature = torch.cdist(feats, feats) / norm
+    return pixel.cpu(), feature.cpu()
+
+
+def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
+    """The values above the diagonal of a square matrix (each pair once)."""
+    rows, cols = torch.triu_indices(len(matrix), len(matrix), offset=1)
+    return matrix[rows, cols]

@@ -1,0 +1,188 @@
+"""Feature inversion on tiny networks: the objective's terms, the loop, the depth effect."""
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from lib.inversion import (
+    InversionLoss,
+    InversionWeights,
+    alpha_norm,
+    feature_error,
+    invert,
+    invert_layers,
+    off_diagonal,
+    pairwise_distances,
+    paper_weights,
+    pixel_error,
+    ssim,
+    total_variation,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run faster on one thread, and far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 16, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),
+                ("conv2", nn.Conv2d(16, 16, 3, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("pool2", nn.MaxPool2d(2)),
+                ("conv3", nn.Conv2d(16, 16, 3, padding=1)),
+                ("relu3", nn.ReLU()),
+                ("pool3", nn.MaxPool2d(2)),
+                ("conv4", nn.Conv2d(16, 8, 3, padding=1)),
+                ("relu4", nn.ReLU()),
+            ]
+        )
+    )
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net.eval().requires_grad_(False)
+
+
+def target_image() -> torch.Tensor:
+    """A smooth, structured 32×32 image: a few coloured blobs."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    blobs = [
+        torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 0.1)
+        for cx, cy in ((-0.5, -0.4), (0.4, 0.3), (0.0, 0.6))
+    ]
+    return torch.stack(blobs).clamp(0, 1).unsqueeze(0) * 0.8 + 0.1
+
+
+def test_total_variation_of_a_constant_image_is_zero_and_grows_with_edges():
+    flat = torch.full((2, 3, 8, 8), 0.4)
+    assert torch.equal(total_variation(flat), torch.zeros(2))
+    assert torch.equal(total_variation(flat, beta=1.5) < 1e-5, torch.ones(2, dtype=torch.bool))
+    step = flat[:1].clone()
+    step[..., 4:] = 0.9
+    ramp = torch.linspace(0.4, 0.9, 8).expand(1, 3, 8, 8)
+    assert total_variation(step) > total_variation(ramp) > 0  # β = 2 prefers gradual changes
+    # β = 2 is the mean squared difference: one vertical edge of height 0.5 in 8 columns
+    assert total_variation(step)[0] == pytest.approx(0.25 / 8)
+
+
+def test_alpha_norm_punishes_extreme_pixels():
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+    assert alpha_norm(mean).item() == pytest.approx(0, abs=1e-12)
+    assert alpha_norm(torch.ones(1, 3, 4, 4)) > 10 * alpha_norm(torch.full((1, 3, 4, 4), 0.7))
+
+
+def test_feature_error_is_normalised():
+    target = torch.randn(1, 4, 3, 3)
+    assert feature_error(target, target).item() == 0
+    assert feature_error(torch.zeros(1, 4, 3, 3), target).item() == pytest.approx(1)
+    assert feature_error(target * 1000, target * 1000).item() == 0
+
+
+def test_inversion_loss_is_zero_at_the_target_without_regularisers():
+    net, x0 = tiny_cnn(), target_image()
+    loss = InversionLoss(net, "relu3", x0, InversionWeights(lambda_alpha=0, lambda_tv=0))
+    assert loss(x0).item() == pytest.approx(0, abs=1e-10)
+    terms = InversionLoss(net, "relu3", x0)(x0)
+    assert terms.item() > 0  # the regularisers alone are not zero on a real image
+    assert loss(torch.rand(1, 3, 32, 32)).item() > 0.05
+
+
+def test_inversion_lowers_the_loss_and_approaches_the_target():
+    net, x0 = tiny_cnn(), target_image()
+    result = invert(
+        net, "relu2", x0, steps=60, starts=2, lr=0.05, generator=torch.Generator().manual_seed(0)
+    )
+    assert result.images.shape == (2, 3, 32, 32)
+    assert result.losses[-1] < 0.2 * result.losses[0]
+    assert (result.feature_error < 0.2).all()
+    start = torch.full_like(x0, 0.5)
+    assert (result.pixel_error < pixel_error(start, x0)).all()
+    assert (result.ssim > ssim(start, x0)).all()
+
+
+def test_a_batch_of_starts_gives_distinct_images():
+    net, x0 = tiny_cnn(), target_image()
+    result = invert(net, "relu4", x0, steps=5, starts=3, generator=torch.Generator().manual_seed(0))
+    pixel, feature = pairwise_distances(net, "relu4", result.images, x0)
+    assert pixel.shape == feature.shape == (3, 3)
+    assert (off_diagonal(pixel) > 0).all()
+    assert torch.allclose(pixel.diagonal(), torch.zeros(3), atol=1e-3)
+    assert torch.allclose(pixel, pixel.T)
+
+
+def test_recovering_the_image_is_harder_from_deeper_layers():
+    net, x0 = tiny_cnn(), target_image()
+    results = invert_layers(
+        net,
+        ["relu1", "relu2", "relu3", "relu4"],
+        x0,
+        steps=80,
+        starts=2,
+        lr=0.05,
+        weights=InversionWeights(lambda_tv=1.0),
+    )
+    errors = [r.pixel_error.mean().item() for r in results.values()]
+    similarity = [r.ssim.mean().item() for r in results.values()]
+    assert errors[0] < errors[1] < errors[3]
+    assert similarity[0] > similarity[1] > similarity[3]
+
+
+def test_stronger_total_variation_gives_smoother_images():
+    net, x0 = tiny_cnn(), target_image()
+    result = invert(
+        net,
+        "relu3",
+        x0,
+        steps=40,
+        starts=3,
+        lambda_tv=[0.0, 10.0, 1000.0],
+        generator=torch.Generator().manual_seed(0),
+    )
+    tv = total_variation(result.images)
+    assert tv[0] > tv[1] > tv[2]
+    assert result.lambda_tv.tolist() == [0.0, 10.0, 1000.0]
+
+
+def test_paper_weights_by_depth():
+    assert paper_weights("conv1_2").lambda_tv == 1
+    assert paper_weights("conv3_4").lambda_tv == 10
+    assert paper_weights("relu5_4").lambda_tv == paper_weights("fc7").lambda_tv == 100
+    assert paper_weights("conv1_1").alpha == 6 and paper_weights("conv1_1").beta == 2
+    assert paper_weights("conv1_1").lambda_alpha == 8e-10
+
+
+def test_clear_errors_for_bad_requests():
+    net, x0 = tiny_cnn(), target_image()
+    with pytest.raises(KeyError, match="Unknown layer"):
+        invert(net, "conv9", x0, steps=2)
+    with pytest.raises(ValueError, match="steps"):
+        invert(net, "conv2", x0, steps=0)
+    with pytest.raises(ValueError, match="starts"):
+        invert(net, "conv2", x0, steps=2, starts=0)
+    with pytest.raises(ValueError, match="one per start"):
+        invert(net, "conv2", x0, steps=2, starts=2, lambda_tv=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="one image at a time"):
+        invert(net, "conv2", x0.repeat(2, 1, 1, 1), steps=2)
+    with pytest.raises(ValueError, match="shape"):
+        invert(net, "conv2", x0[0], steps=2)
+    dead = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 2, 3)), ("relu", nn.ReLU())]))
+    with torch.no_grad():
+        dead.conv.weight.zero_()
+        dead.conv.bias.fill_(-1.0)
+    with pytest.raises(ValueError, match="all zeros"):
+        invert(dead, "relu", x0, steps=2)
+    with pytest.raises(ValueError, match="beta"):
+        InversionWeights(beta=0.5)

@@ -1,0 +1,223 @@
+"""Activation maximisation on tiny networks: objectives, ReLU pass-through, measurements."""
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from lib.visualization import (
+    activation_of,
+    channel_objective,
+    class_objective,
+    effective_receptive_field,
+    high_frequency_ratio,
+    neuron_objective,
+    randomize_weights,
+    relu_passthrough,
+    start_gradients,
+    visualize,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run faster on one thread, and far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_cnn(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
+                ("relu1", nn.ReLU()),
+                ("conv2", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
+                ("relu2", nn.ReLU()),
+                ("conv3", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
+                ("relu3", nn.ReLU()),
+                ("pool", nn.AdaptiveAvgPool2d(1)),
+                ("flat", nn.Flatten()),
+                ("logits", nn.Linear(8, 5)),
+            ]
+        )
+    )
+    for module in net.modules():  # He initialisation: activations of a sensible size
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net.eval().requires_grad_(False)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("parametrization", ["fft", "pixel"])
+def test_visualize_raises_the_chosen_activation(parametrization):
+    net = tiny_cnn()
+    result = visualize(
+        net,
+        "relu2",
+        [0, 3],
+        steps=30,
+        size=32,
+        parametrization=parametrization,
+        transform=False,
+        generator=gen(),
+    )
+    assert result.image.shape == (2, 3, 32, 32)
+    assert result.image.min() >= 0 and result.image.max() <= 1
+    assert result.losses[-1] < result.losses[0]
+    start = activation_of(net, "relu2", [0, 3], torch.full((2, 3, 32, 32), 0.5))
+    assert (activation_of(net, "relu2", [0, 3], result.image) > start).all()
+
+
+def test_batch_of_channels_gives_one_distinct_image_per_channel():
+    net = tiny_cnn()
+    result = visualize(net, "conv3", [0, 1, 2], steps=20, size=32, transform=False, generator=gen())
+    images = result.image
+    assert not torch.allclose(images[0], images[1]) and not torch.allclose(images[1], images[2])
+    # each image excites its own channel more than the others' images do
+    acts = torch.stack(
+        [activation_of(net, "conv3", c, images) for c in range(3)]
+    )  # (channel, image)
+    assert (acts.argmax(dim=1) == torch.arange(3)).sum() >= 2
+
+
+def test_transforms_keep_the_image_size_and_still_raise_the_activation():
+    net = tiny_cnn()
+    result = visualize(net, "relu2", [0, 1], steps=40, size=32, transform=True, generator=gen())
+    assert result.image.shape == (2, 3, 32, 32)
+    start = activation_of(net, "relu2", [0, 1], torch.full((2, 3, 32, 32), 0.5))
+    assert (activation_of(net, "relu2", [0, 1], result.image) > start).all()
+
+
+def test_neuron_and_class_objectives():
+    net = tiny_cnn()
+    images = torch.rand(2, 3, 16, 16, requires_grad=True)
+    loss = neuron_objective(net, "conv2", [1, 2], position=(2, 3))(images)
+    loss.backward()
+    grad = images.grad.abs().sum(dim=(0, 1))
+    assert grad[10:, 12:].sum() == 0  # a neuron only sees its receptive field
+    result = visualize(net, "logits", 4, steps=15, size=16, generator=gen())
+    before = class_objective(net, 4).activations(torch.full((1, 3, 16, 16), 0.5))
+    assert class_objective(net, 4).activations(result.image) > before
+
+
+def test_clear_errors_for_bad_requests():
+    net = tiny_cnn()
+    with pytest.raises(KeyError, match="Unknown layer"):
+        visualize(net, "conv9", 0, steps=2, size=16)
+    with pytest.raises(ValueError, match="out of range.*8 channels"):
+        visualize(net, "conv2", 8, steps=2, size=16)
+    with pytest.raises(ValueError, match="steps"):
+        visualize(net, "conv2", 0, steps=0, size=16)
+    with pytest.raises(ValueError, match="non-negative"):
+        channel_objective(net, "conv2", -1)
+    with pytest.raises(ValueError, match="kind"):
+        visualize(net, "conv2", 0, steps=2, size=16, kind="layer")
+    with pytest.raises(ValueError, match="parametrization"):
+        visualize(net, "conv2", 0, steps=2, size=16, parametrization="cppn")
+    with pytest.raises(ValueError, match="outside"):
+        visualize(net, "conv2", 0, steps=2, size=16, kind="neuron", position=(20, 0))
+    with pytest.raises(ValueError, match="one per image"):
+        channel_objective(net, "conv2", [0, 1])(torch.rand(3, 3, 16, 16))
+
+
+def dead_net() -> nn.Sequential:
+    """Channel 0 of conv2 is negative for every image in [0, 1]: a dead ReLU."""
+    net = tiny_cnn()
+    with torch.no_grad():
+        net.conv1.weight.abs_()
+        net.conv1.bias.zero_()
+        net.conv2.weight[0] = -net.conv2.weight[0].abs()
+        net.conv2.bias[0] = -1.0
+    return net
+
+
+def test_relu_passthrough_wakes_dead_units_and_restores_the_model():
+    net = dead_net()
+    images = torch.rand(1, 3, 16, 16, requires_grad=True)
+    objective = channel_objective(net, "relu2", 0)
+    objective(images).backward()
+    assert images.grad.abs().sum() == 0  # plain ReLU: no gradient at all
+    plain_output = net(images.detach())
+    with relu_passthrough(net) as count:
+        assert count == 3
+        images.grad = None
+        objective(images).backward()
+        assert images.grad.abs().sum() > 0
+        assert torch.equal(net(images.detach()), plain_output)  # forward unchanged
+    images.grad = None
+    objective(images).backward()
+    assert images.grad.abs().sum() == 0  # restored
+    probe = torch.rand(2, 3, 16, 16)
+    assert (start_gradients(net, "relu2", [0, 0], probe) == 0).all()
+    assert (start_gradients(net, "relu2", [0, 0], probe, passthrough=True) > 0).all()
+    stuck = visualize(net, "relu2", 0, steps=10, size=16, passthrough=False, generator=gen())
+    woken = visualize(net, "relu2", 0, steps=10, size=16, passthrough=True, generator=gen())
+    assert stuck.losses[-1] == stuck.losses[0] == 0
+    assert torch.allclose(stuck.image, stuck.image.mean(), atol=0.05)  # still near grey
+    assert not torch.equal(woken.image, stuck.image)
+
+
+def test_relu_passthrough_handles_torchvision_conv_blocks():
+    from torchvision.models.googlenet import BasicConv2d
+
+    block = BasicConv2d(3, 4, kernel_size=3).eval().requires_grad_(False)
+    with torch.no_grad():
+        block.conv.weight.copy_(-block.conv.weight.abs())
+    x = torch.rand(1, 3, 8, 8, requires_grad=True)
+    (-block(x).mean()).backward()
+    assert x.grad.abs().sum() == 0
+    with relu_passthrough(block) as count:
+        assert count == 1
+        x.grad = None
+        (-block(x).mean()).backward()
+        assert x.grad.abs().sum() > 0
+
+
+def test_high_frequency_ratio_separates_noise_from_smooth_images():
+    noise = torch.rand(2, 3, 32, 32, generator=gen())
+    wave = 0.5 + 0.4 * torch.cos(torch.arange(32) * 2 * torch.pi / 32)  # one period, smooth
+    ramp = wave.expand(2, 3, 32, 32)
+    assert (high_frequency_ratio(noise) > 0.6).all()
+    assert (high_frequency_ratio(ramp) < 0.05).all()
+    assert (high_frequency_ratio(torch.full((1, 3, 8, 8), 0.3)) == 0).all()
+    with pytest.raises(ValueError):
+        high_frequency_ratio(noise[0])
+
+
+def test_effective_receptive_field_grows_with_depth():
+    net = tiny_cnn()
+    sizes = [
+        effective_receptive_field(net, layer, size=32, generator=gen())
+        for layer in ("conv1", "conv2", "conv3")
+    ]
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert sizes[0] <= 3  # one 3×3 convolution
+
+
+def test_randomize_weights_copies_and_changes_the_network():
+    net = tiny_cnn()
+    before = [p.clone() for p in net.parameters()]
+    clone = randomize_weights(net, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert not torch.equal(clone.conv1.weight, net.conv1.weight)
+    x = torch.rand(1, 3, 16, 16)
+    assert not torch.allclose(clone(x), net(x))
+    assert torch.equal(randomize_weights(net, seed=3)(x), clone(x))  # seeded
+
+
+def test_randomize_weights_calibrates_batch_norm():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    images = torch.rand(4, 3, 16, 16) * 5 + 2
+    clone = randomize_weights(net, calibration=images)
+    assert not clone.training
+    out = clone[1](clone[0](images))
+    assert out.mean().abs() < 0.1 and (out.std() - 1).abs() < 0.1
