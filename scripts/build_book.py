@@ -70,6 +70,9 @@ def main() -> int:
     if args.smoke:
         os.environ["CNNX_PROFILE"] = "quick"
         os.environ["CNNX_RANDOM_WEIGHTS"] = "1"
+        # On a small shared CPU, torch's threads wait for each other whenever another process
+        # takes a core, and each step gets several times slower: one thread is the steady choice.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are noise in the published pages
     sys.path.insert(0, str(ROOT))
 

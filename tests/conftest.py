@@ -7,6 +7,15 @@ import torch
 from torch import nn
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """The tests' networks are tiny: one thread is faster, and steady on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path, monkeypatch):
     """Every test gets its own download caches and the default profile/weights settings."""

@@ -19,14 +19,7 @@ from lib.autoencoders import (
     to_levels,
     train_autoencoder,
 )
-from lib.digits import letters, load_digits, shuffled_pixels, single_thread, uniform_noise
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, above all on a busy machine."""
-    with single_thread():
-        yield
+from lib.digits import letters, load_digits, shuffled_pixels, uniform_noise
 
 
 @pytest.fixture(scope="module")

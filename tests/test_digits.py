@@ -11,17 +11,9 @@ from lib.digits import (
     quantize,
     render_glyph,
     shuffled_pixels,
-    single_thread,
     train_classifier,
     uniform_noise,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, above all on a busy machine."""
-    with single_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

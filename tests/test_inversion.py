@@ -22,15 +22,6 @@ from lib.inversion import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_cnn() -> nn.Sequential:
     torch.manual_seed(0)
     net = nn.Sequential(

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from lib.digits import single_thread
 from lib.manifolds import (
     GaussianToy,
     check_epsilon,
@@ -21,13 +20,6 @@ from lib.manifolds import (
     toy_mlp,
     train_toy,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, above all on a busy machine."""
-    with single_thread():
-        yield
 
 
 def tiny_cnn(classes: int = 3) -> nn.Sequential:

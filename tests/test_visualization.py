@@ -20,15 +20,6 @@ from lib.visualization import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run faster on one thread, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_cnn(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
     net = nn.Sequential(
