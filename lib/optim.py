@@ -56,6 +56,7 @@ def optimize(
     transform: Transform | None = None,
     snapshot_every: int | None = None,
     grad_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    history_size: int = 50,
     progress: bool = True,
     desc: str | None = None,
 ) -> OptimResult:
@@ -65,7 +66,8 @@ def optimize(
     SGD and to 1 for L-BFGS. ``grad_fn`` rewrites each parameter's
     gradient before the step (e.g. DeepDream's division by its mean absolute value).
     ``transform``: random transformations applied before the objective (not with L-BFGS,
-    which needs the same function at every evaluation). Progress bars obey tqdm's own
+    which needs the same function at every evaluation). ``history_size``: the curvature pairs
+    L-BFGS keeps. Progress bars obey tqdm's own
     ``TQDM_DISABLE`` variable.
     """
     if not isinstance(steps, int) or steps < 1:
@@ -103,7 +105,7 @@ def optimize(
 
     try:
         if optimizer == "lbfgs":
-            _run_lbfgs(params, evaluate, record, steps, lr, project, result)
+            _run_lbfgs(params, evaluate, record, steps, lr, project, history_size, result)
         elif optimizer in ("adam", "sgd"):
             opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(params, lr=lr)
             for _ in range(steps):
@@ -120,20 +122,22 @@ def optimize(
     return result
 
 
-def _run_lbfgs(params, evaluate, record, steps, lr, project, result) -> None:
-    # Tolerances at -1: with random weights the default ones stop L-BFGS after a few steps.
-    # The budget is spent in chunks so that the image is projected back to [0, 1] in between.
+def _run_lbfgs(params, evaluate, record, steps, lr, project, history_size, result) -> None:
+    # The image is projected back into its valid range before every evaluation, so each recorded
+    # loss is that of a valid image. Tolerances at -1: with random weights the default ones stop
+    # L-BFGS after a few steps.
     opt = torch.optim.LBFGS(
         params,
         lr=lr,
-        max_iter=20,
-        max_eval=25,
-        history_size=50,
+        max_iter=steps,
+        max_eval=steps,
+        history_size=history_size,
         tolerance_grad=-1,
         tolerance_change=-1,
     )
 
     def closure() -> torch.Tensor:
+        project()
         opt.zero_grad(set_to_none=True)
         loss = evaluate()
         record(loss.detach())
@@ -142,7 +146,6 @@ def _run_lbfgs(params, evaluate, record, steps, lr, project, result) -> None:
     while len(result.losses) < steps:
         left = steps - len(result.losses)
         opt.param_groups[0]["max_iter"] = left
-        opt.param_groups[0]["max_eval"] = min(left, 25)
+        opt.param_groups[0]["max_eval"] = left
         opt.step(closure)
-        project()
-    del result.losses[steps:]
+    project()

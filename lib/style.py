@@ -15,12 +15,15 @@ which is exactly 4 times the paper's ``Σ (G - A)² / (4 N_l² M_l²)`` on unnor
 same weighting of the layers as Gatys et al. (see ``paper_style_loss`` and the chapter's table
 for the other conventions in use). The content loss is the mean squared difference of the
 activations at one layer. The total is ``α · content + β · Σ_l w_l E_l``, minimised over the
-pixels with L-BFGS through ``lib.optim.optimize``.
+pixels with L-BFGS (``torch.optim.LBFGS``), the pixels clamped to [0, 1] before every
+evaluation.
 
 Gatys' layers are the responses after the ReLU (Caffe computed ReLUs in place, so the blob
 named ``conv4_2`` held ``relu4_2``): content ``relu4_2``, style ``relu1_1 … relu5_1``.
 
-Beyond the paper: a coarse-to-fine schedule (``scales``), colour preservation by luminance
+Beyond the paper: a coarse-to-fine schedule (``scales``), a colour-matched start
+(``init="matched"``: the content with the style's colour mean and covariance, the linear colour
+transfer of Gatys et al., 2016b, used the other way round), colour preservation by luminance
 transfer (Gatys et al., 2016b), and blends of several styles with weights.
 """
 
@@ -41,6 +44,7 @@ from .parametrization import PixelImage
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 NORMALIZATIONS = ("hw", "chw", "none")
+INITS = ("content", "matched", "noise")
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +123,8 @@ def blend_grams(grams: Sequence[torch.Tensor], weights: Sequence[float]) -> torc
 
 class TargetReached(Exception):
     """Raised inside the objective when the loss reaches ``stop_below`` (caught by ``transfer``)."""
+
+    image: torch.Tensor | None = None
 
 
 @dataclass
@@ -299,6 +305,7 @@ def transfer(
     original_colors: bool = False,
     mixed_precision: bool = False,
     lr: float = 1.0,
+    history_size: int = 100,
     stop_below: float | None = None,
     generator: torch.Generator | None = None,
     progress: bool = True,
@@ -309,11 +316,15 @@ def transfer(
     ``steps``: L-BFGS evaluations, one number per entry of ``scales`` (or one number for all).
     ``scales``: a coarse-to-fine schedule, e.g. ``(0.5, 1.0)``: the transfer runs first on
     images scaled by 0.5 (each evaluation about 4× cheaper), and its result, upsampled, starts
-    the next level. The last scale must be 1. ``init``: ``"content"``, ``"noise"`` (white noise,
-    as in the paper) or an image. ``content=None``: texture synthesis, of ``size`` (H, W).
+    the next level: the next level's start keeps its own fine detail and receives the upsampled
+    *change* made at the coarse level. The last scale must be 1. ``init``: ``"content"``,
+    ``"matched"`` (the content with the style's colour statistics, ``match_colors``),
+    ``"noise"`` (white noise, as in the paper) or an image. ``content=None``: texture
+    synthesis, of ``size`` (H, W).
     ``style_scale``: the style image's longest side relative to the content's.
     ``original_colors``: keep the content's colours (``preserve_colors`` below).
     ``mixed_precision``: bfloat16 and channels-last on a CUDA GPU (ignored elsewhere).
+    ``lr``, ``history_size``: L-BFGS' step and the number of curvature pairs it keeps.
     ``stop_below``: stop as soon as the full-size loss is at or below this value.
     """
     styles = [style] if isinstance(style, torch.Tensor) else list(style or [])
@@ -329,8 +340,12 @@ def transfer(
         raise ValueError("Texture synthesis (content=None) needs size=(H, W).")
     if content is None and isinstance(init, str) and init == "content":
         init = "noise"
-    if isinstance(init, str) and init not in ("content", "noise"):
-        raise ValueError(f"init must be 'content', 'noise' or an image; got {init!r}.")
+    if isinstance(init, str) and init not in INITS:
+        raise ValueError(f"init must be one of {INITS} or an image; got {init!r}.")
+    if content is None and isinstance(init, str) and init == "matched":
+        raise ValueError("init='matched' recolours the content image: give one, or use 'noise'.")
+    if not isinstance(history_size, int) or history_size < 1:
+        raise ValueError(f"history_size must be a positive integer; got {history_size!r}.")
     device = next(model.parameters()).device
     full = tuple(content.shape[-2:]) if content is not None else tuple(size)
     style_full = [_style_size(s, full, style_scale) for s in styles]
@@ -360,9 +375,19 @@ def transfer(
             start,
         )
         if image is None:
-            image = _initial_image(init, level_content, shape, generator).to(device)
+            if isinstance(init, str) and init == "matched":
+                # the full-size images' statistics, so that every level starts alike
+                first = match_colors(content.to(device), [s.to(device) for s in styles], blend)
+            else:
+                first = _initial_image(init, content, full, generator).to(device)
+            image = resize_to(first, shape)
         else:
-            image = F.interpolate(image, size=shape, mode="bilinear", align_corners=False)
+            # This level's start plus the change the coarser level made, upsampled: the fine
+            # detail that the coarse level could not see is kept, not blurred away.
+            begin = resize_to(first, shape)
+            change = image - resize_to(first, tuple(image.shape[-2:]))
+            up = F.interpolate(change, size=shape, mode="bilinear", align_corners=False)
+            image = (begin + up).clamp(0, 1)
         objective.rescale(image)
         if level == len(scales) - 1:
             objective.stop_below = stop_below
@@ -374,12 +399,12 @@ def transfer(
                 count,
                 optimizer="lbfgs",
                 lr=lr,
+                history_size=history_size,
                 progress=progress,
-                desc=f"level {level + 1}/{len(scales)} {shape}",
+                desc=f"level {level + 1}/{len(scales)} {tuple(image.shape[-2:])}",
             ).image
         except TargetReached:
-            pixels.project()
-            image = pixels().detach()
+            image = pixels().detach().clamp(0, 1)
         result.history += objective.history
     if original_colors and content is not None:
         image = preserve_colors(content.to(device), image)
@@ -422,6 +447,51 @@ def rgb_to_yiq(images: torch.Tensor) -> torch.Tensor:
 def yiq_to_rgb(images: torch.Tensor) -> torch.Tensor:
     """The inverse of ``rgb_to_yiq`` (not clamped)."""
     return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_YIQ).to(images), images)
+
+
+def _colour_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean ``(3, 1)`` and covariance ``(3, 3)`` of the pixels of a batch."""
+    flat = images.float().transpose(0, 1).reshape(images.shape[1], -1)
+    mean = flat.mean(1, keepdim=True)
+    centred = flat - mean
+    return mean, centred @ centred.T / centred.shape[1]
+
+
+def _sqrtm(cov: torch.Tensor, inverse: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(cov + eps * torch.eye(len(cov), device=cov.device))
+    values = values.clamp_min(eps)
+    return vectors @ torch.diag(values.rsqrt() if inverse else values.sqrt()) @ vectors.T
+
+
+def match_colors(
+    image: torch.Tensor,
+    references: torch.Tensor | Sequence[torch.Tensor],
+    blend: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """``image`` recoloured so that its pixels have the per-channel mean ``μ_s`` and the 3×3
+    covariance ``Σ_s`` of ``references`` (a blend of several with weights):
+
+        x' = Σ_s^{1/2} Σ_x^{-1/2} (x - μ_x) + μ_s,
+
+    the linear colour transfer of Gatys et al. (2016b), who recolour the style image to the
+    content's palette; here the content takes the style's palette, a start for ``transfer``
+    whose lowest-layer Gram matrices are already close to the style's. Clamped to [0, 1]."""
+    refs = [references] if isinstance(references, torch.Tensor) else list(references)
+    if not refs:
+        raise ValueError("match_colors needs at least one reference image.")
+    if any(r.ndim != 4 or r.shape[1] != 3 for r in [image, *refs]):
+        raise ValueError("match_colors needs RGB batches of shape (B, 3, H, W).")
+    weights = list(blend) if blend is not None else [1.0] * len(refs)
+    stats = [_colour_stats(r) for r in refs]
+    # the statistics of the mixture of the references' pixels
+    mean = blend_grams([m for m, _ in stats], weights)
+    second = blend_grams([c + m @ m.T for m, c in stats], weights)
+    cov = second - mean @ mean.T
+    own_mean, own_cov = _colour_stats(image)
+    transform = _sqrtm(cov) @ _sqrtm(own_cov, inverse=True)
+    flat = image.float().transpose(0, 1).reshape(3, -1)
+    out = transform @ (flat - own_mean) + mean
+    return out.reshape(3, image.shape[0], *image.shape[2:]).transpose(0, 1).clamp(0, 1)
 
 
 def preserve_colors(content: torch.Tensor, stylized: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from lib.style import (
     blend_grams,
     content_loss,
     gram_matrix,
+    match_colors,
     paper_style_loss,
     preserve_colors,
     rgb_to_yiq,
@@ -173,3 +174,101 @@ def test_stop_below_ends_the_run_at_the_target():
     stopped = transfer(model, content, style, steps=20, stop_below=target, **LAYERS, progress=False)
     assert stopped.losses[-1] <= target
     assert len(stopped.losses) <= 11
+
+
+def _colour_stats(images):
+    flat = images.transpose(0, 1).reshape(3, -1)
+    return flat.mean(1), torch.cov(flat, correction=0)
+
+
+def test_matched_colours_have_the_style_mean_and_covariance():
+    torch.manual_seed(0)
+    # mid-range images, so that the clamp to [0, 1] changes (almost) nothing
+    content = 0.4 + 0.2 * torch.rand(1, 3, 32, 32)
+    mix = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.5, 0.2], [0.0, 0.2, 0.4]])
+    style = 0.2 + torch.einsum("ij,bjhw->bihw", mix, 0.5 * torch.rand(1, 3, 20, 28))
+    out = match_colors(content, style)
+    assert out.shape == content.shape
+    mean, cov = _colour_stats(out)
+    style_mean, style_cov = _colour_stats(style)
+    assert torch.allclose(mean, style_mean, atol=2e-3)
+    assert torch.allclose(cov, style_cov, atol=2e-4)
+    # a blend of two references: the statistics of their pooled pixels
+    other = 0.5 + 0.2 * torch.rand(1, 3, 20, 28)
+    pooled = torch.cat([style, other], dim=-1)
+    mean, cov = _colour_stats(match_colors(content, [style, other], [1, 1]))
+    assert torch.allclose(mean, _colour_stats(pooled)[0], atol=2e-3)
+    assert torch.allclose(cov, _colour_stats(pooled)[1], atol=2e-4)
+    with pytest.raises(ValueError, match="RGB"):
+        match_colors(content[:, :1], style)
+
+
+def test_matched_start_begins_closer_to_the_style():
+    model = tiny_vgg()
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 24, 24), 0.6 * torch.rand(1, 3, 24, 24) ** 2
+    plain = transfer(model, content, style, steps=1, **LAYERS, progress=False)
+    matched = transfer(model, content, style, steps=1, init="matched", **LAYERS, progress=False)
+    assert matched.history[0].style < 0.5 * plain.history[0].style
+    with pytest.raises(ValueError, match="matched"):
+        transfer(model, None, style, steps=1, size=(8, 8), init="matched", **LAYERS)
+
+
+def _first_images(levels, **kwargs):
+    """The image of the first evaluation of each level of a ``transfer`` run."""
+    seen = {}
+    objective_call = StyleObjective.__call__
+
+    def spy(self, images):
+        seen.setdefault(self.level, images.detach().clone())
+        return objective_call(self, images)
+
+    StyleObjective.__call__ = spy
+    try:
+        transfer(**kwargs)
+    finally:
+        StyleObjective.__call__ = objective_call
+    return [seen[level] for level in range(levels)]
+
+
+def test_coarse_to_fine_adds_only_a_smooth_change_to_the_fine_start():
+    model = tiny_vgg()
+    torch.manual_seed(0)
+    content, style = 0.25 + 0.5 * torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32) ** 3
+    _, start = _first_images(
+        2,
+        model=model,
+        content=content,
+        style=style,
+        steps=[8, 1],
+        scales=(0.5, 1.0),
+        **LAYERS,
+        progress=False,
+    )
+    # the full-size level starts from the content plus the coarse level's change, upsampled:
+    # the content's pixel-level detail survives (upsampling the coarse image would blur it)
+    change = start - content
+    assert change.abs().mean() > 1e-3
+    smooth = torch.nn.functional.interpolate(
+        torch.nn.functional.avg_pool2d(change, 2), size=(32, 32), mode="bilinear"
+    )
+    assert (change - smooth).abs().mean() < 0.25 * change.abs().mean()
+
+
+def test_pixels_stay_in_the_box_at_every_evaluation():
+    model = tiny_vgg()
+    content, style = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    seen = []
+    objective_call = StyleObjective.__call__
+
+    def spy(self, images):
+        seen.append((images.min().item(), images.max().item()))
+        return objective_call(self, images)
+
+    StyleObjective.__call__ = spy
+    try:
+        transfer(model, content, style, steps=12, lr=5.0, **LAYERS, progress=False)
+    finally:
+        StyleObjective.__call__ = objective_call
+    assert len(seen) == 12
+    assert all(0 <= low and high <= 1 for low, high in seen)
