@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from .digits import single_thread
@@ -233,13 +234,12 @@ def compression_ratio(symbols: np.ndarray, method: str = "zlib") -> float:
 def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     """Area under the ROC curve of a score meant to be higher on ``positives``: the probability
     that a random positive scores above a random negative (ties count one half)."""
-    neg = torch.as_tensor(negatives, dtype=torch.float64).reshape(-1)
-    pos = torch.as_tensor(positives, dtype=torch.float64).reshape(-1)
-    if neg.numel() == 0 or pos.numel() == 0:
+    neg = torch.as_tensor(negatives, dtype=torch.float64).reshape(-1).numpy()
+    pos = torch.as_tensor(positives, dtype=torch.float64).reshape(-1).numpy()
+    if neg.size == 0 or pos.size == 0:
         raise ValueError("auroc needs at least one negative and one positive score.")
-    greater = (pos[:, None] > neg[None, :]).double().mean()
-    ties = (pos[:, None] == neg[None, :]).double().mean()
-    return (greater + 0.5 * ties).item()
+    labels = np.concatenate([np.zeros(neg.size), np.ones(pos.size)])
+    return float(roc_auc_score(labels, np.concatenate([neg, pos])))
 
 
 def bits_needed(levels: int) -> float:

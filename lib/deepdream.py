@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .features import FeatureExtractor
+from .images import resize_to
 from .optim import optimize
 from .parametrization import PixelImage
 from .transforms import jitter as roll_jitter
@@ -84,12 +85,6 @@ def octave_sizes(
     return sizes[::-1]
 
 
-def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def octave_loop(
     base: torch.Tensor,
     sizes: Sequence[tuple[int, int]],
@@ -103,10 +98,10 @@ def octave_loop(
     """
     if not sizes:
         raise ValueError("octave_loop needs at least one size.")
-    detail = torch.zeros_like(_resize(base, sizes[0]))
+    detail = torch.zeros_like(resize_to(base, sizes[0]))
     result = base
     for index, size in enumerate(sizes):
-        octave_base = _resize(base, size).clamp(0, 1)  # resampling may overshoot [0, 1] a little
+        octave_base = resize_to(base, size)
         if tuple(detail.shape[-2:]) != tuple(size):
             detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
         result = refine((octave_base + detail).clamp(0, 1), index)

@@ -172,6 +172,15 @@ def _check_tensor(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.float().contiguous()
 
 
+def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a ``(B, 3, H, W)`` image to exactly ``size = (H, W)``, antialiased, in [0, 1]."""
+    size = tuple(int(side) for side in size)
+    if tuple(image.shape[-2:]) == size:
+        return image
+    resized = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return resized.clamp(0, 1)
+
+
 def resize(image: torch.Tensor, max_side: int) -> torch.Tensor:
     """Resize a ``(B, 3, H, W)`` image so that its longest side is ``max_side`` pixels."""
     if not isinstance(max_side, int) or max_side < MIN_SIDE:
@@ -179,10 +188,7 @@ def resize(image: torch.Tensor, max_side: int) -> torch.Tensor:
     height, width = image.shape[-2:]
     scale = max_side / max(height, width)
     size = (max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale)))
-    if size == (height, width):
-        return image
-    resized = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return resized.clamp(0, 1)
+    return resize_to(image, size)
 
 
 def _stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

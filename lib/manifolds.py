@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .digits import single_thread
+from .digits import predict_proba, single_thread
 from .images import normalize
 
 # --------------------------------------------------------------------------- checks
@@ -98,17 +98,10 @@ def _check_labels(labels: torch.Tensor, batch: int, classes: int, name: str = "l
     return labels
 
 
-@torch.no_grad()
 def predict(classifier: nn.Module, x: torch.Tensor, batch_size: int = 256):
     """``(classes, confidences, probabilities)`` of a pixel classifier, in batches, on the CPU."""
     check_images(x)
-    device = _device(classifier)
-    probs = torch.cat(
-        [
-            classifier(x[i : i + batch_size].to(device)).softmax(1).float().cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-    )
+    probs = predict_proba(classifier, x, batch_size).float()
     conf, cls = probs.max(1)
     return cls, conf, probs
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .features import FeatureExtractor
+from .images import resize_to
 from .optim import optimize
 from .parametrization import PixelImage
 
@@ -271,15 +272,6 @@ class TransferResult:
     def losses(self) -> list[float]:
         last = len(self.sizes) - 1
         return [e.total for e in self.history if e.level == last]
-
-
-def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``image`` resized (antialiased) to exactly ``size = (H, W)``."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(
-        image, size=size, mode="bilinear", align_corners=False, antialias=True
-    ).clamp(0, 1)
 
 
 def _scaled(size: tuple[int, int], factor: float) -> tuple[int, int]:
