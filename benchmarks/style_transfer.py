@@ -14,7 +14,8 @@ Printed ratios (library / reference; below 1 means the library is faster):
 - time to reach the loss that the reference reaches within ``--evals`` evaluations
   (the best loss among its first ``--evals``), for the library started from the content (as the
   reference), from the colour-matched content (``init="matched"``), and colour-matched with a
-  coarse-to-fine schedule (``--coarse`` evaluations at half size first).
+  coarse-to-fine schedule (``--coarse`` evaluations at half size first), and on a CUDA GPU the
+  last one again with mixed precision (bfloat16, channels-last).
 
 The reference keeps the tutorial's start (the content image) and settings. The library's clock
 starts when ``transfer`` is called, so any preprocessing (colour matching, the coarse level) is
@@ -22,6 +23,8 @@ counted, and the loss compared is that of the full-size objective.
 
     python benchmarks/style_transfer.py --size 128 --evals 300
     CNNX_RANDOM_WEIGHTS=1 python benchmarks/style_transfer.py --size 96 --evals 40   # smoke run
+
+The measured ratios, and what was tried to lower them, are in ``benchmarks/README.md``.
 
 Variants run interleaved (reference, then the library variants, then again with
 ``--repeats``), and medians are reported, because shared machines drift.
@@ -149,7 +152,7 @@ def run_reference(vgg_features, content, style, evals, device):
 # ---------------------------------------------------------------------------------------------
 
 
-def run_library(model, content, style, schedule, evals, target=None, init="content"):
+def run_library(model, content, style, schedule, evals, target=None, init="content", mixed=False):
     scales, coarse = schedule
     steps = [coarse] * (len(scales) - 1) + [evals]
     result = transfer(
@@ -161,6 +164,7 @@ def run_library(model, content, style, schedule, evals, target=None, init="conte
         content_weight=CONTENT_WEIGHT,
         style_weight=STYLE_WEIGHT,
         init=init,
+        mixed_precision=mixed,
         stop_below=target,
         progress=False,
     )
@@ -218,18 +222,22 @@ def main() -> None:
     single = ((1.0,), 0)
     pyramid = ((0.5, 1.0), coarse)
     variants = {
-        "lib": (single, "content"),
-        "lib matched": (single, "matched"),
-        "lib matched c2f": (pyramid, "matched"),
+        "lib": (single, "content", False),
+        "lib matched": (single, "matched", False),
+        "lib matched c2f": (pyramid, "matched", False),
     }
+    if device.type == "cuda":
+        # bfloat16 and channels-last; its losses are computed in bfloat16 too (about three
+        # significant digits), so its time to the target is indicative only
+        variants["lib matched c2f bf16"] = (pyramid, "matched", True)
     rows = {"reference": [], **{name: [] for name in variants}}
     for repeat in range(args.repeats):
         reference = run_reference(model.features, content, style, args.evals, device)
         target = min(loss for _, loss in reference)
         records = {"reference": reference}
-        for name, (schedule, init) in variants.items():
+        for name, (schedule, init, mixed) in variants.items():
             records[name], result = run_library(
-                model, content, style, schedule, args.evals, target, init
+                model, content, style, schedule, args.evals, target, init, mixed
             )
             if repeat == 0 and name == "lib":
                 first_ref, first_lib = reference[0][1], result.history[0].total

@@ -125,8 +125,6 @@ def blend_grams(grams: Sequence[torch.Tensor], weights: Sequence[float]) -> torc
 class TargetReached(Exception):
     """Raised inside the objective when the loss reaches ``stop_below`` (caught by ``transfer``)."""
 
-    image: torch.Tensor | None = None
-
 
 @dataclass
 class Evaluation:
@@ -226,16 +224,15 @@ class StyleObjective:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         content, style = self.terms(images)
         total = content + style
+        value = total.item()
         self.history.append(
             Evaluation(
-                time.perf_counter() - self.start,
-                self.level,
-                total.item(),
-                content.item(),
-                style.item(),
+                time.perf_counter() - self.start, self.level, value, content.item(), style.item()
             )
         )
-        if self.stop_below is not None and total.item() <= self.stop_below:
+        if value < self.best_total:
+            self.best_total, self.best_image = value, images.detach().clone()
+        if self.stop_below is not None and value <= self.stop_below:
             raise TargetReached
         return total * self.scale
 
@@ -245,6 +242,11 @@ class StyleObjective:
     # networks) it would fall back to plain gradient steps and stall.
     scale: float = 1.0
     stop_below: float | None = None
+    # L-BFGS without a line search accepts every step, and late in a long run it can jump to a
+    # much worse image and take dozens of evaluations to come back: the best image evaluated so
+    # far is kept, and ``transfer`` returns it rather than the last one.
+    best_total: float = float("inf")
+    best_image: torch.Tensor | None = None
 
     @torch.no_grad()
     def rescale(self, images: torch.Tensor) -> float:
@@ -261,8 +263,9 @@ class StyleObjective:
 
 @dataclass
 class TransferResult:
-    """The final image and every evaluation (``history``); ``losses`` are the totals of the last
-    (full-size) level, comparable between runs with different schedules."""
+    """The result (the image with the lowest loss among the last level's evaluations) and every
+    evaluation (``history``); ``losses`` are the totals of the last (full-size) level,
+    comparable between runs with different schedules."""
 
     image: torch.Tensor
     history: list[Evaluation] = field(default_factory=list)
@@ -272,6 +275,12 @@ class TransferResult:
     def losses(self) -> list[float]:
         last = len(self.sizes) - 1
         return [e.total for e in self.history if e.level == last]
+
+    @property
+    def best(self) -> Evaluation:
+        """The evaluation of ``image``: the one with the lowest total in the last level."""
+        last = len(self.sizes) - 1
+        return min((e for e in self.history if e.level == last), key=lambda e: e.total)
 
 
 def _scaled(size: tuple[int, int], factor: float) -> tuple[int, int]:
@@ -303,7 +312,8 @@ def transfer(
     progress: bool = True,
 ) -> TransferResult:
     """Gatys' style transfer: the image whose ``content_layer`` matches ``content`` and whose
-    Gram matrices match ``style`` (or a ``blend`` of several styles).
+    Gram matrices match ``style`` (or a ``blend`` of several styles). Each level ends with the
+    best image it evaluated, which starts the next level or is returned.
 
     ``steps``: L-BFGS evaluations, one number per entry of ``scales`` (or one number for all).
     ``scales``: a coarse-to-fine schedule, e.g. ``(0.5, 1.0)``: the transfer runs first on
@@ -383,10 +393,9 @@ def transfer(
         objective.rescale(image)
         if level == len(scales) - 1:
             objective.stop_below = stop_below
-        pixels = PixelImage(image)
         try:
-            image = optimize(
-                pixels,
+            optimize(
+                PixelImage(image),
                 objective,
                 count,
                 optimizer="lbfgs",
@@ -394,9 +403,10 @@ def transfer(
                 history_size=history_size,
                 progress=progress,
                 desc=f"level {level + 1}/{len(scales)} {tuple(image.shape[-2:])}",
-            ).image
+            )
         except TargetReached:
-            image = pixels().detach().clamp(0, 1)
+            pass  # the image that reached the target is the best one evaluated
+        image = objective.best_image
         result.history += objective.history
     if original_colors and content is not None:
         image = preserve_colors(content.to(device), image)

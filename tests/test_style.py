@@ -272,3 +272,15 @@ def test_pixels_stay_in_the_box_at_every_evaluation():
         StyleObjective.__call__ = objective_call
     assert len(seen) == 12
     assert all(0 <= low and high <= 1 for low, high in seen)
+
+
+def test_transfer_returns_the_best_image_evaluated():
+    # a long step makes L-BFGS overshoot, so the last evaluation is not the best one
+    model = tiny_vgg()
+    torch.manual_seed(1)
+    content, style = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16) ** 3
+    result = transfer(model, content, style, steps=20, lr=20.0, **LAYERS, progress=False)
+    assert min(result.losses) < result.losses[-1]
+    objective = StyleObjective(model, content, style, **LAYERS)
+    assert result.best.total == min(result.losses)
+    assert objective(result.image).item() == pytest.approx(result.best.total, rel=1e-5)
