@@ -284,3 +284,21 @@ def test_transfer_returns_the_best_image_evaluated():
     objective = StyleObjective(model, content, style, **LAYERS)
     assert result.best.total == min(result.losses)
     assert objective(result.image).item() == pytest.approx(result.best.total, rel=1e-5)
+
+
+def test_mixed_precision_computes_nearly_the_same_loss_and_transfers():
+    model = tiny_vgg()
+    torch.manual_seed(2)
+    content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) ** 3
+    exact = StyleObjective(model, content, style, **LAYERS)
+    mixed = StyleObjective(model, content, style, mixed_precision=True, **LAYERS)
+    image = torch.rand(1, 3, 24, 24)
+    assert mixed(image).item() == pytest.approx(exact(image).item(), rel=0.05)
+    assert mixed(image).item() != exact(image).item()  # the network did run in bfloat16
+    assert mixed(image).dtype == torch.float32
+    result = transfer(
+        model, content, style, steps=15, mixed_precision=True, **LAYERS, progress=False
+    )
+    assert result.best.total < 0.5 * result.losses[0]
+    assert result.image.dtype == torch.float32
+    assert 0 <= result.image.min() and result.image.max() <= 1
