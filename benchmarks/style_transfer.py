@@ -168,8 +168,7 @@ def run_library(model, content, style, schedule, evals, target=None, init="conte
         stop_below=target,
         progress=False,
     )
-    last = len(scales) - 1
-    return [(e.seconds, e.total) for e in result.history if e.level == last], result
+    return [(e.seconds, e.total) for e in result.final_level], result
 
 
 def per_eval(record):

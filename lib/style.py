@@ -277,15 +277,18 @@ class TransferResult:
     sizes: list[tuple[int, int]] = field(default_factory=list)
 
     @property
+    def final_level(self) -> list[Evaluation]:
+        """The evaluations of the last (full-size) level."""
+        return [e for e in self.history if e.level == len(self.sizes) - 1]
+
+    @property
     def losses(self) -> list[float]:
-        last = len(self.sizes) - 1
-        return [e.total for e in self.history if e.level == last]
+        return [e.total for e in self.final_level]
 
     @property
     def best(self) -> Evaluation:
         """The evaluation of ``image``: the one with the lowest total in the last level."""
-        last = len(self.sizes) - 1
-        return min((e for e in self.history if e.level == last), key=lambda e: e.total)
+        return min(self.final_level, key=lambda e: e.total)
 
 
 def _scaled(size: tuple[int, int], factor: float) -> tuple[int, int]:
