@@ -101,7 +101,7 @@ def optimize(
         bar.update(1)
         bar.set_postfix(loss=f"{result.losses[-1]:.4g}", refresh=False)
         if snapshot_every and (step % snapshot_every == 0 or step == steps):
-            result.snapshots.append((step, image().detach().cpu()))
+            result.snapshots.append((step, image().detach().cpu().clone()))
 
     try:
         if optimizer == "lbfgs":
@@ -118,7 +118,7 @@ def optimize(
             raise ValueError(f"Unknown optimizer {optimizer!r}; use 'adam', 'sgd' or 'lbfgs'.")
     finally:
         bar.close()
-    result.image = image().detach()
+    result.image = image().detach().clone()
     return result
 
 

@@ -101,3 +101,21 @@ def test_transforms_keep_batch_and_channels():
         transforms.jitter(-1)
     with pytest.raises(ValueError, match="positive factors"):
         transforms.random_scale([])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_snapshots_are_copies_not_the_live_image(optimizer):
+    # On the CPU, image().detach().cpu() of a PixelImage is the optimised parameter itself:
+    # snapshots taken that way all change with it and end up equal to the final image.
+    target = torch.rand(1, 3, 8, 8)
+    image = PixelImage.noise(1, 8, 8)
+    result = optimize(
+        image, _towards(target), steps=9, optimizer=optimizer, lr=0.1, snapshot_every=3
+    )
+    first, second, last = (snap for _, snap in result.snapshots)
+    assert not torch.equal(first, second)
+    assert not torch.equal(first, result.image)
+    assert torch.equal(last, result.image)
+    with torch.no_grad():
+        image.pixels.fill_(0.5)  # later changes to the image leave the results alone
+    assert not torch.equal(result.image, image())
