@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import lzma
-import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,18 +24,17 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from .digits import single_thread
+from .device import device_of
+from .images import check_batch
+from .training import train
 
 SIDE = 8
 
 
 def _check_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor of images (N, 1, 8, 8); got {type(x).__name__}.")
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, SIDE, SIDE):
+    check_batch(x, name, channels=1)
+    if tuple(x.shape[2:]) != (SIDE, SIDE):
         raise ValueError(f"{name} must have shape (N, 1, 8, 8); got {tuple(x.shape)}.")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: pass at least one image.")
     return x
 
 
@@ -81,44 +79,20 @@ def train_autoencoder(
     batch_size: int = 64,
     seed: int = 0,
 ) -> list[float]:
-    """Adam on the mean squared error between images and reconstructions; seeded; returns the
-    mean loss of each epoch and leaves the model in eval mode, frozen."""
+    """Adam on the mean squared error between images and reconstructions, with a cosine
+    learning rate (``lib.training.train``); returns the mean loss of each epoch and leaves the
+    model in eval mode, frozen."""
     _check_images(x)
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer; got {epochs!r}.")
-    device = next(model.parameters()).device
-    x = x.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]), single_thread():
-        torch.manual_seed(seed)
-        for layer in model.modules():
-            if layer is not model and hasattr(layer, "reset_parameters"):
-                layer.reset_parameters()
-        model.requires_grad_(True).train()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-        history = []
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=generator).to(device)
-            total = 0.0
-            for start in range(0, len(x), batch_size):
-                batch = x[order[start : start + batch_size]]
-                loss = F.mse_loss(model(batch), batch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(batch)
-            sched.step()
-            history.append(total / len(x))
-    model.eval().requires_grad_(False)
-    return history
+    return train(
+        model, x, x, F.mse_loss, epochs, lr, batch_size, cosine=True, reset=True, seed=seed
+    )
 
 
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's reconstructions of ``x`` (on the CPU)."""
     _check_images(x)
-    return model(x.to(next(model.parameters()).device)).cpu()
+    return model(x.to(device_of(model))).cpu()
 
 
 def reconstruction_error(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -166,7 +140,7 @@ def interpolate(model: ConvAutoencoder, a: torch.Tensor, b: torch.Tensor, steps:
     _check_images(b, "b")
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (the two ends); got {steps!r}.")
-    device = next(model.parameters()).device
+    device = device_of(model)
     t = torch.linspace(0, 1, steps).view(-1, 1)
     za, zb = model.encode(a[:1].to(device)).cpu(), model.encode(b[:1].to(device)).cpu()
     codes = (1 - t) * za + t * zb
@@ -179,7 +153,7 @@ def interpolate(model: ConvAutoencoder, a: torch.Tensor, b: torch.Tensor, steps:
 def encode(model: ConvAutoencoder, x: torch.Tensor) -> torch.Tensor:
     """Codes ``(N, latent)`` of images (on the CPU)."""
     _check_images(x)
-    return model.encode(x.to(next(model.parameters()).device)).cpu()
+    return model.encode(x.to(device_of(model))).cpu()
 
 
 # --------------------------------------------------------------------------- information
@@ -241,7 +215,3 @@ def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     labels = np.concatenate([np.zeros(neg.size), np.ones(pos.size)])
     return float(roc_auc_score(labels, np.concatenate([neg, pos])))
 
-
-def bits_needed(levels: int) -> float:
-    """log2(levels): the entropy of uniform noise on ``levels`` grey levels."""
-    return math.log2(levels)

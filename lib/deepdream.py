@@ -17,37 +17,36 @@ notebook (google/deepdream), all here:
 - for large images, gradients computed tile by tile with a random shift of the tile grid, so
   memory stays bounded and seams never sit in the same place twice.
 
-Each octave is one call of ``lib.optim.optimize`` with plain SGD: the objective returns
-``-J`` (``optimize`` minimises), ``grad_fn`` divides the gradient by its mean absolute value and
-``transform`` is the jitter. A guided dream only swaps the objective: one channel, one class
-logit, or the features of a guide image.
+The octaves are ``lib.multiscale.coarse_to_fine``; each octave is one call of
+``lib.optim.optimize`` with plain SGD: the objective is ``-J`` (``lib.objectives.LayerEnergy``:
+a loss to minimise), ``grad_fn`` divides the gradient by its mean absolute value and
+``transform`` is the jitter; with tiles, the objective computes its gradient tile by tile
+(:class:`Tiled`). A guided dream only swaps the objective: one channel, one class logit, or the
+features of a guide image.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .device import device_of
 from .features import FeatureExtractor
-from .images import resize_to
-from .optim import optimize
+from .images import check_batch, radial_frequency
+from .multiscale import coarse_to_fine, octave_sizes
+from .objectives import Channel, LayerEnergy, Objective, read
+from .optim import OptimizerFactory, optimize
 from .parametrization import PixelImage
 from .transforms import jitter as roll_jitter
-
-# The original notebook steps 1.5 grey levels (pixels in 0-255) per iteration; ours are in [0, 1].
-DEFAULT_STEP = 1.5 / 255
-Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class DreamResult:
     """The dreamt image, the octave sizes used (smallest first) and, per octave, the objective
-    after each step (the quantity that was *maximised*)."""
+    ``J`` after each step (the quantity that was *maximised*: minus the loss)."""
 
     image: torch.Tensor
     sizes: list[tuple[int, int]]
@@ -55,62 +54,25 @@ class DreamResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Octaves
+# Objectives (losses to minimise: minus what the dream amplifies)
 
 
-def octave_sizes(
-    height: int, width: int, octaves: int = 4, scale: float = 1.4, min_side: int | None = None
-) -> list[tuple[int, int]]:
-    """The ``(H, W)`` of each octave, smallest first; the last one is the image's own size.
+class Guide(Objective):
+    """The original notebook's guided dream: minus, at each position, the dot product of the
+    activation with the guide image's feature vector that matches it best."""
 
-    Octave ``k`` (counted from the full image, ``k = 0``) has sides divided by ``scale**k``.
-    Octaves whose shorter side would fall below ``min_side`` are dropped, so the network never
-    sees an image too small for its receptive fields (224 px for GoogLeNet in the literature).
-    """
-    if not isinstance(octaves, int) or octaves < 1:
-        raise ValueError(f"octaves must be a positive integer; got {octaves!r}.")
-    if not scale > 1:
-        raise ValueError(f"scale must be larger than 1 (the original uses 1.4); got {scale!r}.")
-    if min_side is not None and min(height, width) < min_side:
-        raise ValueError(
-            f"The image is {height}×{width}, smaller than min_side={min_side}: load it larger "
-            "or lower min_side."
-        )
-    sizes = []
-    for k in range(octaves):
-        size = (round(height / scale**k), round(width / scale**k))
-        if min_side is not None and min(size) < min_side:
-            break
-        sizes.append(size)
-    return sizes[::-1]
+    name = "guide"
 
+    def __init__(self, model: nn.Module, layer: str, guide: torch.Tensor):
+        self.model, self.layer, self.layers = model, layer, (layer,)
+        act = read(model, layer, guide)[(id(model), layer)]
+        self.guide = act[0].flatten(1)  # (C, positions)
 
-def octave_loop(
-    base: torch.Tensor,
-    sizes: Sequence[tuple[int, int]],
-    refine: Callable[[torch.Tensor, int], torch.Tensor],
-) -> torch.Tensor:
-    """Run ``refine(image, octave_index)`` at each size, carrying only the added detail.
-
-    At each octave the input is ``resize(base) + upsample(detail)``, where ``detail`` is what the
-    previous octaves added; after ``refine``, ``detail = result - resize(base)``. At the last
-    octave ``resize(base)`` is the original image itself, untouched by any resampling.
-    """
-    if not sizes:
-        raise ValueError("octave_loop needs at least one size.")
-    detail = torch.zeros_like(resize_to(base, sizes[0]))
-    result = base
-    for index, size in enumerate(sizes):
-        octave_base = resize_to(base, size)
-        if tuple(detail.shape[-2:]) != tuple(size):
-            detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
-        result = refine((octave_base + detail).clamp(0, 1), index)
-        detail = result - octave_base
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# Objectives (the quantity to maximise)
+    def compute(self, images, features):
+        flat = features[(id(self.model), self.layer)].flatten(2)  # (B, C, positions)
+        best = (flat.transpose(1, 2) @ self.guide).argmax(dim=2)  # (B, positions)
+        target = self.guide[:, best].permute(1, 0, 2)  # (B, C, positions)
+        return -(flat * target.detach()).flatten(1).sum(1)
 
 
 def dream_objective(
@@ -120,55 +82,26 @@ def dream_objective(
     class_index: int | None = None,
     guide: torch.Tensor | None = None,
 ) -> Objective:
-    """``images -> number to maximise`` (summed over the batch, so tiles add up).
+    """The loss a dream minimises (minus the quantity it amplifies, summed over the batch, so
+    tiles add up):
 
-    - default: ½ Σ A², the squared L2 norm of the layer (plain DeepDream);
-    - ``channel=c``: Σ of channel ``c`` of the layer (a dream guided toward one feature);
-    - ``class_index=k``: the logit of class ``k`` (``layer`` must be ``"logits"``);
-    - ``guide=image``: the original notebook's guided dream: at each position, the dot product
-      of the activation with the guide's feature vector that matches it best.
+    - default: ``-½ Σ A²``, the squared L2 norm of the layer (plain DeepDream);
+    - ``channel=c``: minus the sum of channel ``c`` of the layer (a dream guided toward one
+      feature);
+    - ``class_index=k``: minus the logit of class ``k`` (``layer`` must be ``"logits"``);
+    - ``guide=image``: the original notebook's guided dream (:class:`Guide`).
     """
     chosen = sum(option is not None for option in (channel, class_index, guide))
     if chosen > 1:
         raise ValueError("Choose at most one of channel, class_index and guide.")
     if class_index is not None and layer != "logits":
         raise ValueError(f"class_index needs layer='logits' (got layer={layer!r}).")
-    extractor = FeatureExtractor(model, layer)
-    guide_features = None
+    if channel is not None or class_index is not None:
+        index = channel if channel is not None else class_index
+        return Channel(model, layer, index, reduction="sum")
     if guide is not None:
-        with torch.no_grad():
-            act = extractor(guide.to(_device_of(model)))[layer]
-        guide_features = act[0].flatten(1)  # (C, positions)
-
-    def objective(images: torch.Tensor) -> torch.Tensor:
-        act = extractor(images)[layer]
-        if channel is not None:
-            if not 0 <= channel < act.shape[1]:
-                raise ValueError(
-                    f"channel {channel} is out of range: layer {layer!r} has {act.shape[1]} "
-                    f"channels (0-{act.shape[1] - 1})."
-                )
-            return act[:, channel].sum()
-        if class_index is not None:
-            if not 0 <= class_index < act.shape[1]:
-                raise ValueError(
-                    f"class_index {class_index} is out of range: the network has "
-                    f"{act.shape[1]} classes (0-{act.shape[1] - 1})."
-                )
-            return act[:, class_index].sum()
-        if guide_features is not None:
-            flat = act.flatten(2)  # (B, C, positions)
-            best = (flat.transpose(1, 2) @ guide_features).argmax(dim=2)  # (B, positions)
-            target = guide_features[:, best].permute(1, 0, 2)  # (B, C, positions)
-            return (flat * target.detach()).sum()
-        return 0.5 * act.pow(2).sum()
-
-    return objective
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+        return Guide(model, layer, guide)
+    return LayerEnergy(model, layer)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +116,11 @@ def normalize_gradient(grad: torch.Tensor) -> torch.Tensor:
     """
     scale = grad.abs().mean(dim=tuple(range(1, grad.ndim)), keepdim=True)
     return grad / scale.clamp_min(torch.finfo(grad.dtype).tiny)
+
+
+def _check_tile(tile) -> None:
+    if not isinstance(tile, int) or tile < 8:
+        raise ValueError(f"tile must be an integer of at least 8 pixels; got {tile!r}.")
 
 
 def _splits(length: int, tile: int) -> list[tuple[int, int]]:
@@ -202,8 +140,7 @@ def tiled_gradient(
     is exactly the full gradient; for real networks it differs only near the tiles' borders,
     which the random shift moves at every step.
     """
-    if not isinstance(tile, int) or tile < 8:
-        raise ValueError(f"tile must be an integer of at least 8 pixels; got {tile!r}.")
+    _check_tile(tile)
     rolled = torch.roll(images.detach(), shifts=shift, dims=(-2, -1))
     grad = torch.zeros_like(rolled)
     total = torch.zeros((), device=images.device)
@@ -218,18 +155,25 @@ def tiled_gradient(
     return total, torch.roll(grad, shifts=(-shift[0], -shift[1]), dims=(-2, -1))
 
 
-def _as_loss(objective: Objective, tile: int | None) -> Objective:
-    """The loss ``optimize`` minimises: ``-objective``, tiled when the image exceeds ``tile``."""
+class Tiled:
+    """``objective`` whose gradient the loop gets tile by tile (``value_and_grad``), with the
+    tile grid shifted at random at every evaluation; images no larger than ``tile`` are
+    differentiated whole."""
 
-    def loss(images: torch.Tensor) -> torch.Tensor:
-        if tile is None or max(images.shape[-2:]) <= tile:
-            return -objective(images)
-        shift = (int(torch.randint(0, tile, (1,))), int(torch.randint(0, tile, (1,))))
-        value, grad = tiled_gradient(objective, images, tile, shift)
-        surrogate = (images * grad).sum()  # its gradient w.r.t. images is `grad`
-        return -(value + surrogate - surrogate.detach())
+    def __init__(self, objective: Objective, tile: int):
+        _check_tile(tile)
+        self.objective, self.tile = objective, tile
 
-    return loss
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.objective(images)
+
+    def value_and_grad(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if max(images.shape[-2:]) <= self.tile:
+            value = self.objective(images)
+            (grad,) = torch.autograd.grad(value, images)
+            return value, grad
+        shift = (int(torch.randint(0, self.tile, (1,))), int(torch.randint(0, self.tile, (1,))))
+        return tiled_gradient(self.objective, images, self.tile, shift)
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +187,7 @@ def dream(
     octaves: int = 4,
     scale: float = 1.4,
     steps: int = 10,
-    step: float = DEFAULT_STEP,
+    optimizer: str | OptimizerFactory = "sgd",
     jitter: int = 32,
     min_side: int | None = None,
     tile: int | None = None,
@@ -254,21 +198,20 @@ def dream(
 ) -> DreamResult:
     """DeepDream ``image`` (``(B, 3, H, W)`` in [0, 1]) at ``layer``.
 
-    ``steps`` gradient-ascent steps per octave, each of ``step`` (in [0, 1] pixel units) along
-    the gradient divided by its mean absolute value, after a random roll of up to ``jitter``
-    pixels. ``tile``: compute gradients in tiles of this many pixels (large images).
-    ``channel``, ``class_index``, ``guide``: a guided dream (see ``dream_objective``).
+    ``steps`` steps of ``optimizer`` per octave (by default SGD, whose step of 1.5/255 in [0, 1]
+    pixel units is taken along the gradient divided by its mean absolute value), after a random
+    roll of up to ``jitter`` pixels. ``tile``: compute gradients in tiles of this many pixels
+    (large images). ``channel``, ``class_index``, ``guide``: a guided dream
+    (see ``dream_objective``).
     """
-    if image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must be a (B, 3, H, W) batch; got shape {tuple(image.shape)}.")
+    check_batch(image, "image", channels=3)
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer (the original uses 10); got {steps!r}.")
-    if not step > 0:
-        raise ValueError(f"step must be positive (the original uses 1.5/255); got {step!r}.")
     if not isinstance(jitter, int) or jitter < 0:
         raise ValueError(f"jitter must be a non-negative integer of pixels; got {jitter!r}.")
-    objective = dream_objective(model, layer, channel, class_index, guide)
-    loss = _as_loss(objective, tile)
+    loss = dream_objective(model, layer, channel, class_index, guide)
+    if tile is not None:
+        loss = Tiled(loss, tile)
     sizes = octave_sizes(image.shape[-2], image.shape[-1], octaves, scale, min_side)
     result = DreamResult(image=image, sizes=sizes)
 
@@ -277,8 +220,7 @@ def dream(
             PixelImage(x),
             loss,
             steps,
-            optimizer="sgd",
-            lr=step,
+            optimizer=optimizer,
             transform=roll_jitter(jitter) if jitter else None,
             grad_fn=normalize_gradient,
             progress=progress,
@@ -287,7 +229,7 @@ def dream(
         result.objective.append([-value for value in run.losses])
         return run.image
 
-    result.image = octave_loop(image.to(_device_of(model)).float(), sizes, refine).detach()
+    result.image = coarse_to_fine(image.to(device_of(model)).float(), sizes, refine).detach()
     return result
 
 
@@ -298,7 +240,7 @@ def dream(
 @torch.no_grad()
 def layer_energy(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
     """Mean of the squared activations of ``layer``, one number per image."""
-    act = FeatureExtractor(model, layer)(images.to(_device_of(model)))[layer]
+    act = FeatureExtractor(model, layer)(images.to(device_of(model)))[layer]
     return act.pow(2).flatten(1).mean(dim=1)
 
 
@@ -311,7 +253,5 @@ def mean_frequency(images: torch.Tensor) -> torch.Tensor:
     grey = images.mean(dim=1)
     grey = grey - grey.mean(dim=(-2, -1), keepdim=True)
     power = torch.fft.fft2(grey).abs().pow(2)
-    fy = torch.fft.fftfreq(grey.shape[-2], device=grey.device).view(-1, 1)
-    fx = torch.fft.fftfreq(grey.shape[-1], device=grey.device).view(1, -1)
-    radius = (fy**2 + fx**2).sqrt()
+    radius = radial_frequency(*grey.shape[-2:], device=grey.device)
     return (power * radius).flatten(1).sum(1) / power.flatten(1).sum(1).clamp_min(1e-12)

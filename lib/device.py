@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
@@ -39,6 +40,12 @@ def get_device() -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def get_profile() -> str:

@@ -14,14 +14,16 @@ like the digits were), ``uniform_noise`` (on the digits' 17 levels or on any num
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
+
+from .device import device_of
+from .images import check_batch
+from .training import train
 
 LEVELS = 17  # grey levels of the digits: 0, 1/16, ..., 1
 SIDE = 8
@@ -60,32 +62,6 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
         return torch.from_numpy(a).unsqueeze(1).contiguous()
 
     return Digits(images(x_tr), torch.from_numpy(y_tr), images(x_te), torch.from_numpy(y_te))
-
-
-def _check_images(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a tensor of images (N, 1, 8, 8); got {type(x).__name__}.")
-    if x.ndim != 4 or x.shape[0] == 0:
-        raise ValueError(
-            f"{name} must be a non-empty batch (N, C, H, W); got shape {tuple(x.shape)}."
-        )
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block, then restore the setting.
-
-    The digit models are so small (8×8 inputs, batches of 64) that every operation lasts
-    microseconds: splitting it over threads costs more in synchronisation than it gains, and
-    on a busy machine a second thread that waits for a core can make training many times slower
-    (measured here: 20× on a shared 2-core CPU). GPUs are not affected.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- classifier
@@ -130,45 +106,28 @@ def train_classifier(
     weight_decay: float = 1e-4,
     seed: int = 0,
 ) -> list[float]:
-    """Train ``model`` with Adam and cross-entropy; return the mean loss of each epoch.
-
-    Seeded (the shuffling and, if dropout were used, the masks), so the chapter gets the same
-    network every time. The model is left in eval mode with its parameters frozen, ready for
-    attacks that differentiate with respect to the input only.
-    """
-    _check_images(x)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels.")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer; got {epochs!r}.")
-    device = next(model.parameters()).device
-    x, y = x.to(device), y.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]), single_thread():
-        torch.manual_seed(seed)
-        model.requires_grad_(True).train()
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        history = []
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=generator).to(device)
-            total = 0.0
-            for start in range(0, len(x), batch_size):
-                idx = order[start : start + batch_size]
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            history.append(total / len(x))
-    model.eval().requires_grad_(False)
-    return history
+    """Train ``model`` with Adam and cross-entropy (``lib.training.train``); return the mean
+    loss of each epoch. Seeded, so the chapter gets the same network every time; the model is
+    left in eval mode with its parameters frozen, ready for attacks on its input."""
+    check_batch(x, "x")
+    return train(
+        model,
+        x,
+        y,
+        nn.functional.cross_entropy,
+        epochs,
+        lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        seed=seed,
+    )
 
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Softmax probabilities ``(N, classes)`` of a classifier that maps images to logits."""
-    _check_images(x)
-    device = next(model.parameters()).device
+    check_batch(x, "x")
+    device = device_of(model)
     out = [
         model(x[i : i + batch_size].to(device)).softmax(1).cpu()
         for i in range(0, len(x), batch_size)
@@ -184,7 +143,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- controls
 def shuffled_pixels(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Every image with its own pixels put in random places: same histogram, no structure."""
-    _check_images(x)
+    check_batch(x, "x")
     generator = torch.Generator().manual_seed(seed)
     flat = x.reshape(len(x), -1)
     keys = torch.rand(flat.shape, generator=generator)

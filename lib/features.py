@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torchvision.models import VGG, GoogLeNet
 
-from .images import normalize
+from .device import device_of
+from .images import normalize, wants_imagenet_input
 
 Stage = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
 
@@ -86,8 +87,9 @@ def layer_names(model: nn.Module) -> list[str]:
 class FeatureExtractor(nn.Module):
     """Call it on images in [0, 1]; get a dict ``{layer name: activation}``.
 
-    Torchvision's ImageNet models get their input normalised here (``normalize``); a plain
-    ``nn.Sequential`` gets the images as they are unless ``normalize_input=True``.
+    A model that wants ImageNet-normalised input (``wants_imagenet_input``: the networks of
+    ``lib.models``) gets it here (``normalize``); any other model gets the images as they are,
+    unless ``normalize_input=True``.
     """
 
     def __init__(
@@ -109,7 +111,7 @@ class FeatureExtractor(nn.Module):
         deepest = max(known.index(name) for name in self.layers)
         self.stages = stages[: deepest + 1]
         self.normalize_input = (
-            not isinstance(model, nn.Sequential) if normalize_input is None else normalize_input
+            wants_imagenet_input(model) if normalize_input is None else normalize_input
         )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -126,7 +128,7 @@ def extract(
     model: nn.Module, images: torch.Tensor, layers: str | Sequence[str]
 ) -> dict[str, torch.Tensor]:
     """One-off extraction without gradients: ``{layer: activation}``."""
-    images = images.to(next(model.parameters()).device)
+    images = images.to(device_of(model))
     with torch.no_grad():
         return FeatureExtractor(model, layers)(images)
 

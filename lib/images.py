@@ -203,10 +203,44 @@ def normalize(image: torch.Tensor) -> torch.Tensor:
     return (image - mean) / std
 
 
-def denormalize(tensor: torch.Tensor) -> torch.Tensor:
-    """The inverse of ``normalize``."""
-    mean, std = _stats(tensor)
-    return tensor * std + mean
+def wants_imagenet_input(model: torch.nn.Module) -> bool:
+    """Whether ``model`` expects ImageNet-normalised input: the model says so itself, with the
+    attribute ``input_normalization = "imagenet"`` that ``lib.models.load_model`` sets."""
+    return getattr(model, "input_normalization", None) == "imagenet"
+
+
+def check_batch(
+    images, name: str = "images", channels: int | None = None, pixels: bool = False
+) -> torch.Tensor:
+    """``images`` if it is a non-empty ``(B, C, H, W)`` tensor (with ``channels`` channels, and
+    values in [0, 1] when ``pixels``), else a clear error naming ``name``."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor (B, C, H, W); got {type(images).__name__}.")
+    shape = tuple(images.shape)
+    if images.ndim != 4 or (channels is not None and shape[1] != channels):
+        wanted = f"(B, {channels}, H, W)" if channels is not None else "(B, C, H, W)"
+        raise ValueError(f"{name} must be a batch of shape {wanted}; got {shape}.")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: pass at least one image.")
+    if pixels:
+        low, high = images.min().item(), images.max().item()
+        if low < -1e-6 or high > 1 + 1e-6:
+            raise ValueError(
+                f"{name} must be pixels in [0, 1]; got values in [{low:.3g}, {high:.3g}]. "
+                "Pass unnormalised images: the networks normalise their input themselves."
+            )
+    return images
+
+
+def radial_frequency(
+    height: int, width: int, half: bool = False, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Spatial frequency (cycles per pixel, 0 to 0.71) of each coefficient of ``fft2`` of an
+    ``height × width`` image, or of ``rfft2`` (the non-negative half of the columns) if
+    ``half``."""
+    fy = torch.fft.fftfreq(height, device=device)[:, None]
+    fx = (torch.fft.rfftfreq if half else torch.fft.fftfreq)(width, device=device)[None, :]
+    return (fy**2 + fx**2).sqrt()
 
 
 def to_pil(image: torch.Tensor) -> Image.Image | list[Image.Image]:

@@ -14,8 +14,9 @@ for an image ``x`` whose activation is the same, by gradient descent on
 - λ_α = 8·10⁻¹⁰ and λ_V = 1, 10 or 100 for shallow, middle and deep layers, as in the paper's
   experiments (:data:`LAMBDA_TV_BY_BLOCK`, :func:`paper_weights`).
 
-All weights live in :class:`InversionWeights`. Several random starts are inverted together as one
-batch; :func:`invert` returns the images and their errors: the normalised feature error (the
+All weights live in :class:`InversionWeights`; :func:`inversion_objective` adds up the three
+terms from ``lib.objectives``. Several random starts are inverted together as one batch;
+:func:`invert` returns the images and their errors: the normalised feature error (the
 number the paper reports), the pixel error (RMSE) and SSIM (scikit-image) against ``x0``.
 """
 
@@ -29,9 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .device import device_of
 from .features import FeatureExtractor
-from .images import IMAGENET_MEAN, IMAGENET_STD
-from .optim import optimize
+from .images import IMAGENET_STD, check_batch
+from .objectives import AlphaNorm, FeatureMatch, Objective, TotalVariation
+from .optim import OptimizerFactory, optimize
 from .parametrization import PixelImage
 
 PIXEL_SCALE = 255.0  # the paper's images are in 0-255
@@ -69,98 +72,31 @@ def paper_weights(layer: str) -> InversionWeights:
     return InversionWeights()
 
 
-def _check_images(images: torch.Tensor) -> None:
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"Expected images of shape (B, 3, H, W); got {tuple(images.shape)}.")
+def inversion_objective(
+    model: nn.Module,
+    layer: str,
+    target: torch.Tensor,
+    weights: InversionWeights | None = None,
+    lambda_tv: float | Sequence[float] | None = None,
+) -> Objective:
+    """``E(x)`` above, for a batch of candidate images sharing one target representation: the
+    terms ``feature``, ``alpha`` and ``tv`` of ``objective.terms(images)``.
 
-
-def total_variation(images: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
-    """Mean over pixels and channels of ``((∂_h x)² + (∂_w x)²)^(β/2)``, per image: ``(B,)``.
-
-    Forward differences; the last row and column have none (0). Zero for a constant image.
-    For β < 2 the square root is smoothed by 1e-12 so that its gradient exists at 0.
+    ``weights`` defaults to :func:`paper_weights`; ``lambda_tv`` overrides λ_V, with one number
+    or one per image (a sweep in one batch).
     """
-    _check_images(images)
-    if beta < 1:
-        raise ValueError(f"beta must be at least 1; got {beta}.")
-    dh = torch.zeros_like(images)
-    dw = torch.zeros_like(images)
-    dh[..., :-1, :] = images[..., 1:, :] - images[..., :-1, :]
-    dw[..., :, :-1] = images[..., :, 1:] - images[..., :, :-1]
-    squared = dh.pow(2) + dw.pow(2)
-    values = squared if beta == 2 else (squared + 1e-12).pow(beta / 2)
-    return values.mean(dim=(1, 2, 3))
-
-
-def alpha_norm(images: torch.Tensor, alpha: float = 6.0) -> torch.Tensor:
-    """Mean of ``|x − μ|^α`` per image (μ: ImageNet mean colour): ``(B,)``."""
-    _check_images(images)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images - mean).abs().pow(alpha).mean(dim=(1, 2, 3))
-
-
-def feature_error(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``‖Φ − Φ0‖² / ‖Φ0‖²`` per image: ``(B,)``. ``target`` has batch 1 or B."""
-    dims = tuple(range(1, features.ndim))
-    norm = target.pow(2).sum(dim=dims).clamp_min(1e-12)
-    return (features - target).pow(2).sum(dim=dims) / norm
-
-
-class InversionLoss:
-    """``E(x)`` above, for a batch of candidate images sharing one target representation.
-
-    ``lambda_tv`` may be one number or one per image (a sweep in one batch). Call it for the
-    total (summed over the batch, so each image gets its own gradient); :meth:`terms` gives
-    the three per-image terms.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        layer: str,
-        target: torch.Tensor,
-        weights: InversionWeights | None = None,
-        lambda_tv: float | Sequence[float] | None = None,
-    ):
-        _check_images(target)
-        if target.shape[0] != 1:
-            raise ValueError(f"Invert one image at a time; got a batch of {target.shape[0]}.")
-        self.layer = layer
-        self.weights = weights or paper_weights(layer)
-        self.extractor = FeatureExtractor(model, layer)  # KeyError for an unknown layer
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            self.target = self.extractor(target.to(device))[layer]
-        if self.target.pow(2).sum() == 0:
-            raise ValueError(
-                f"The image's representation at {layer!r} is all zeros: there is nothing to "
-                "invert. Choose another layer or image."
-            )
-        tv = self.weights.lambda_tv if lambda_tv is None else lambda_tv
-        self.lambda_tv = torch.as_tensor(tv, dtype=torch.float32, device=device).flatten()
-        if (self.lambda_tv < 0).any():
-            raise ValueError("lambda_tv must be non-negative.")
-
-    def terms(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"feature", "alpha", "tv"}``: the three weighted terms, one value per image."""
-        w = self.weights
-        if len(self.lambda_tv) not in (1, images.shape[0]):
-            raise ValueError(
-                f"{len(self.lambda_tv)} values of lambda_tv for {images.shape[0]} images."
-            )
-        z = PIXEL_SIGMA**2  # Z / (N 255²): the terms below are already means over N values
-        alpha = (
-            (w.lambda_alpha / 2) * PIXEL_SCALE ** (w.alpha - 2) * alpha_norm(images, w.alpha) / z
-        )
-        tv = (
-            (self.lambda_tv / 2) * PIXEL_SCALE ** (w.beta - 2) * total_variation(images, w.beta) / z
-        )
-        feature = feature_error(self.extractor(images)[self.layer], self.target)
-        return {"feature": feature, "alpha": alpha, "tv": tv}
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        terms = self.terms(images)
-        return (terms["feature"] + terms["alpha"] + terms["tv"]).sum()
+    w = weights or paper_weights(layer)
+    tv = torch.as_tensor(w.lambda_tv if lambda_tv is None else lambda_tv, dtype=torch.float32)
+    if (tv < 0).any():
+        raise ValueError("lambda_tv must be non-negative.")
+    z = PIXEL_SIGMA**2  # Z / (N 255²): the pixel terms are already means over N values
+    alpha_weight = (w.lambda_alpha / 2) * PIXEL_SCALE ** (w.alpha - 2) / z
+    tv_weight = (tv.flatten() / 2) * PIXEL_SCALE ** (w.beta - 2) / z
+    return (
+        FeatureMatch(model, layer, target)
+        + alpha_weight * AlphaNorm(w.alpha)
+        + tv_weight * TotalVariation(w.beta)
+    )
 
 
 @dataclass
@@ -180,7 +116,7 @@ class InversionResult:
 
 def pixel_error(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Root-mean-square difference per image, in [0, 1] units: ``(B,)``."""
-    _check_images(images)
+    check_batch(images, channels=3)
     return (images - reference.to(images.device)).pow(2).mean(dim=(1, 2, 3)).sqrt()
 
 
@@ -189,7 +125,7 @@ def ssim(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     1 for identical images, about 0 for unrelated ones. ``(B,)``."""
     from skimage.metrics import structural_similarity
 
-    _check_images(images)
+    check_batch(images, channels=3)
     ref = reference[0].detach().float().cpu().permute(1, 2, 0).numpy()
     values = []
     for image in images.detach().float().cpu():
@@ -207,12 +143,11 @@ def invert(
     target: torch.Tensor,
     steps: int,
     starts: int = 1,
-    lr: float = 0.05,
+    optimizer: str | OptimizerFactory = "adam",
     weights: InversionWeights | None = None,
     lambda_tv: float | Sequence[float] | None = None,
     init_std: float = PIXEL_SIGMA,
     generator: torch.Generator | None = None,
-    optimizer: str = "adam",
     snapshot_every: int | None = None,
     progress: bool = False,
     desc: str | None = None,
@@ -221,8 +156,8 @@ def invert(
 
     ``starts`` random starts (grey plus Gaussian noise of std ``init_std``, drawn from
     ``generator``) are optimised together as one batch, ``steps`` steps of ``optimizer``
-    (Adam by default, learning rate ``lr``). ``weights`` defaults to :func:`paper_weights`;
-    ``lambda_tv`` overrides λ_V, with one value or one per start.
+    (a name or a factory of ``lib.optim``; Adam by default). ``weights`` defaults to
+    :func:`paper_weights`; ``lambda_tv`` overrides λ_V, with one value or one per start.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}.")
@@ -234,25 +169,25 @@ def invert(
                 f"{len(lambda_tv)} values of lambda_tv for {starts} starts: give "
                 "one value, or one per start."
             )
-    loss = InversionLoss(model, layer, target, weights, lambda_tv)
-    device = next(model.parameters()).device
+    weights = weights or paper_weights(layer)
+    objective = inversion_objective(model, layer, target, weights, lambda_tv)
+    device = device_of(model)
     height, width = target.shape[-2:]
     image = PixelImage.noise(
         starts, height, width, std=init_std, generator=generator, device=device
     )
     result = optimize(
         image,
-        loss,
+        objective,
         steps,
         optimizer=optimizer,
-        lr=lr,
         snapshot_every=snapshot_every,
         progress=progress,
         desc=desc or layer,
     )
     images = result.image
     with torch.no_grad():
-        errors = feature_error(loss.extractor(images)[layer], loss.target).cpu()
+        errors = objective.terms(images)["feature"].cpu()
     target = target.to(images.device)
     return InversionResult(
         layer=layer,
@@ -261,8 +196,10 @@ def invert(
         feature_error=errors,
         pixel_error=pixel_error(images, target).cpu(),
         ssim=ssim(images, target),
-        weights=loss.weights,
-        lambda_tv=loss.lambda_tv.expand(starts).cpu(),
+        weights=weights,
+        lambda_tv=torch.as_tensor(
+            weights.lambda_tv if lambda_tv is None else lambda_tv, dtype=torch.float32
+        ).expand(starts),
         snapshots=result.snapshots,
     )
 
@@ -299,8 +236,8 @@ def pairwise_distances(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For reconstructions ``images`` of ``target``: the ``(S, S)`` matrices of pixel RMSE and
     of feature distance ``‖Φ(x_i) − Φ(x_j)‖ / ‖Φ0‖`` between every pair."""
-    _check_images(images)
-    device = next(model.parameters()).device
+    check_batch(images, channels=3)
+    device = device_of(model)
     extractor = FeatureExtractor(model, layer)
     feats = extractor(images.to(device))[layer].flatten(1)
     norm = extractor(target.to(device))[layer].flatten().norm().clamp_min(1e-12)

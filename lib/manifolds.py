@@ -10,7 +10,7 @@ normalised units some tutorials use, and every adversarial image is clamped back
 - ``fooling_images``: from noise, ascend log p(target | x) until the network is ≥ 99% sure
   (Nguyen et al., 2015).
 - ``random_predictions``: what the network says about images drawn uniformly at random.
-- ``fgsm`` (Goodfellow et al., 2015) and ``pgd`` (Madry et al., 2018), and ``epsilon_sweep``.
+- adversarial examples: ``lib.attacks`` (FGSM, PGD, ``epsilon_sweep``).
 - ``GaussianToy``: two classes in the plane with known densities, and a small MLP trained on them.
 """
 
@@ -24,20 +24,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .digits import predict_proba, single_thread
-from .images import normalize
+from .device import device_of
+from .digits import predict_proba
+from .images import check_batch, normalize, wants_imagenet_input
+from .training import train
 
 # --------------------------------------------------------------------------- checks
 
 
 def pixel_classifier(model: nn.Module) -> nn.Module:
-    """A module taking [0, 1] images: torchvision ImageNet networks get the normalisation in
-    front; any other module (e.g. the digit CNN, trained on [0, 1] pixels) is returned as is."""
-    from torchvision.models import VGG, GoogLeNet
-
-    if isinstance(model, VGG | GoogLeNet):
-        return _Normalized(model)
-    return model
+    """A module taking [0, 1] images: a network that wants ImageNet-normalised input
+    (``lib.images.wants_imagenet_input``) gets the normalisation in front; any other module
+    (e.g. the digit CNN, trained on [0, 1] pixels) is returned as is."""
+    return _Normalized(model) if wants_imagenet_input(model) else model
 
 
 class _Normalized(nn.Module):
@@ -50,28 +49,9 @@ class _Normalized(nn.Module):
         return self.model(normalize(x))
 
 
-def _device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
 def check_images(x: torch.Tensor, name: str = "images") -> torch.Tensor:
     """A non-empty ``(B, C, H, W)`` batch in [0, 1], or a clear error."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch tensor (B, C, H, W); got {type(x).__name__}.")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a batch (B, C, H, W); got shape {tuple(x.shape)}.")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: pass at least one image.")
-    low, high = x.min().item(), x.max().item()
-    if low < -1e-6 or high > 1 + 1e-6:
-        raise ValueError(
-            f"{name} must be pixels in [0, 1]; got values in [{low:.3g}, {high:.3g}]. Pass "
-            "unnormalised images: pixel_classifier(model) normalises inside the network."
-        )
-    return x
+    return check_batch(x, name, pixels=True)
 
 
 def check_epsilon(eps: float, name: str = "eps") -> float:
@@ -86,7 +66,7 @@ def check_epsilon(eps: float, name: str = "eps") -> float:
     return float(eps)
 
 
-def _check_labels(labels: torch.Tensor, batch: int, classes: int, name: str = "labels"):
+def check_labels(labels: torch.Tensor, batch: int, classes: int, name: str = "labels"):
     labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
     if labels.numel() == 1 and batch > 1:
         labels = labels.expand(batch)
@@ -144,11 +124,11 @@ def fooling_images(
     check_epsilon(step_size, "step_size")
     if step_size == 0:
         raise ValueError("step_size must be positive.")
-    device = _device(classifier)
+    device = device_of(classifier)
     x = start.detach().clone().to(device)
     with torch.no_grad():
         classes = classifier(x[:1]).shape[1]
-    targets = _check_labels(targets, len(x), classes, "targets").to(device)
+    targets = check_labels(targets, len(x), classes, "targets").to(device)
     steps = torch.full((len(x),), max_steps, dtype=torch.long)
     history = []
     rows = torch.arange(len(x), device=device)
@@ -204,126 +184,6 @@ def random_predictions(
     """Classes and confidences the classifier gives to ``n`` uniformly random images."""
     cls, conf, _ = predict(classifier, random_images(n, shape, seed, levels), batch_size)
     return cls, conf
-
-
-# --------------------------------------------------------------------------- attacks
-
-
-def _loss_gradient(classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(classifier(x), labels, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
-    return grad
-
-
-def _prepare(classifier, x, labels):
-    check_images(x)
-    device = _device(classifier)
-    x = x.detach().to(device)
-    with torch.no_grad():
-        classes = classifier(x[:1]).shape[1]
-    return x, _check_labels(labels, len(x), classes).to(device)
-
-
-def fgsm(classifier: nn.Module, x: torch.Tensor, labels, eps: float) -> torch.Tensor:
-    """Fast gradient sign method: ``clamp(x + ε·sign(∇ₓ CE(f(x), y)), 0, 1)``, ε in pixel units."""
-    eps = check_epsilon(eps)
-    x, labels = _prepare(classifier, x, labels)
-    grad = _loss_gradient(classifier, x, labels)
-    return (x + eps * grad.sign()).clamp(0, 1).detach()
-
-
-def pgd(
-    classifier: nn.Module,
-    x: torch.Tensor,
-    labels,
-    eps: float,
-    steps: int = 10,
-    alpha: float | None = None,
-    random_start: bool = True,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Projected gradient descent (Madry et al., 2018): ``steps`` sign steps of size ``alpha``
-    (default 2.5·ε/steps), each followed by projection onto the L∞ ball of radius ε around x
-    and onto [0, 1]; from a uniform random start in the ball unless ``random_start=False``."""
-    eps = check_epsilon(eps)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}.")
-    alpha = check_epsilon(2.5 * eps / steps if alpha is None else alpha, "alpha")
-    x, labels = _prepare(classifier, x, labels)
-    adv = x.clone()
-    if random_start and eps > 0:
-        generator = torch.Generator().manual_seed(seed)
-        noise = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
-        adv = (x + noise.to(x.device)).clamp(0, 1)
-    for _ in range(steps):
-        grad = _loss_gradient(classifier, adv, labels)
-        adv = adv + alpha * grad.sign()
-        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1).detach()
-    return adv
-
-
-ATTACKS = {"fgsm": fgsm, "pgd": pgd}
-
-
-def attack(name: str, classifier: nn.Module, x, labels, eps: float, batch_size: int = 512, **kw):
-    """Run ``fgsm`` or ``pgd`` over a dataset in batches; returns the adversarial images (CPU)."""
-    if name not in ATTACKS:
-        raise ValueError(f"Unknown attack {name!r}; use one of {', '.join(ATTACKS)}.")
-    check_images(x)
-    labels = torch.as_tensor(labels).reshape(-1)
-    if len(labels) != len(x):
-        raise ValueError(f"{len(x)} images but {len(labels)} labels.")
-    out = [
-        ATTACKS[name](classifier, x[i : i + batch_size], labels[i : i + batch_size], eps, **kw)
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(out).cpu()
-
-
-@dataclass
-class Sweep:
-    """Accuracy and confidences against ε for one attack."""
-
-    epsilons: list[float]
-    accuracy: list[float]  # fraction still classified as the label
-    true_confidence: list[float]  # mean p(label | x_adv)
-    confidence: list[float]  # mean max_c p(c | x_adv): how sure the (often wrong) answer is
-
-
-def epsilon_sweep(
-    classifier: nn.Module,
-    x: torch.Tensor,
-    labels,
-    epsilons: Sequence[float],
-    attack_name: str = "fgsm",
-    **kw,
-) -> Sweep:
-    """Attack at each ε and measure. ``labels=None`` uses the network's own clean predictions
-    (then accuracy reads "fraction of predictions unchanged"), as for unlabelled photos."""
-    check_images(x)
-    if len(epsilons) == 0:
-        raise ValueError("epsilons is empty: pass at least one ε, e.g. [0, 2/255, 8/255].")
-    for eps in epsilons:
-        check_epsilon(eps)
-    if labels is None:
-        labels = predict(classifier, x)[0]
-    labels = torch.as_tensor(labels).reshape(-1).cpu()
-    result = Sweep([], [], [], [])
-    for eps in epsilons:
-        adv = x if eps == 0 else attack(attack_name, classifier, x, labels, eps, **kw)
-        cls, conf, probs = predict(classifier, adv)
-        result.epsilons.append(float(eps))
-        result.accuracy.append((cls == labels).float().mean().item())
-        result.true_confidence.append(probs[torch.arange(len(labels)), labels].mean().item())
-        result.confidence.append(conf.mean().item())
-    return result
-
-
-def magnify(delta: torch.Tensor) -> torch.Tensor:
-    """A perturbation made visible: 0.5 + δ / (2·max|δ|), per image, in [0, 1]."""
-    scale = delta.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *([1] * (delta.ndim - 1)))
-    return 0.5 + delta / (2 * scale)
 
 
 def square_photos(images: Sequence[torch.Tensor], size: int) -> torch.Tensor:
@@ -409,25 +269,9 @@ def train_toy(
     lr: float = 1e-2,
     seed: int = 0,
 ) -> list[float]:
-    """Full-batch Adam on cross-entropy; returns the losses. Leaves the model in eval mode."""
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}.")
-    with torch.random.fork_rng(devices=[]), single_thread():
-        torch.manual_seed(seed)
-        for layer in model.modules():
-            if hasattr(layer, "reset_parameters"):
-                layer.reset_parameters()
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        losses = []
-        model.train()
-        for _ in range(steps):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-    model.eval()
-    return losses
+    """Full-batch Adam on cross-entropy (``lib.training.train``), from a seeded
+    initialisation; returns the loss of each step. Leaves the model in eval mode, frozen."""
+    return train(model, x, y, F.cross_entropy, steps, lr, reset=True, seed=seed)
 
 
 def plane_grid(limit: float = 6.0, n: int = 200):

@@ -80,7 +80,9 @@ def load_model(
     """A torchvision model ready for visualisation: eval mode, frozen, on ``device``.
 
     ``pretrained=None`` means "pretrained unless CNNX_RANDOM_WEIGHTS is set". The model gets
-    three attributes: ``arch`` (its name), ``pretrained`` and ``categories`` (ImageNet class names).
+    four attributes: ``arch`` (its name), ``pretrained``, ``categories`` (ImageNet class names)
+    and ``input_normalization = "imagenet"`` (it takes normalised input; the book's functions
+    take [0, 1] pixels and normalise for it).
     Random weights are seeded with ``seed``, so offline builds are reproducible.
     """
     weights = _weights(name)
@@ -108,6 +110,7 @@ def load_model(
             module.inplace = False
     model.eval().requires_grad_(False)
     model.arch = name
+    model.input_normalization = "imagenet"  # read by lib.images.wants_imagenet_input
     model.pretrained = pretrained
     model.categories = list(weights.meta["categories"])
     return model.to(device if device is not None else get_device())

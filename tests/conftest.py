@@ -1,10 +1,80 @@
-"""Shared fixtures: a private cache folder, tiny images and a tiny network."""
+"""Shared fixtures (a private cache folder per test, offline downloads) and the tiny networks
+every test file uses: import them with ``from conftest import small_cnn`` and so on."""
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import pytest
 import torch
 from torch import nn
+
+
+def _named(*layers, he: bool = False) -> nn.Sequential:
+    net = nn.Sequential(OrderedDict(layers))
+    if he:  # He initialisation: activations of a sensible size through the depth
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return net.eval().requires_grad_(False)
+
+
+def small_cnn(seed: int = 0) -> nn.Sequential:
+    """Three 3×3 convolutions (the last two strided), global pooling and five logits."""
+    torch.manual_seed(seed)
+    return _named(
+        ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
+        ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
+        ("relu3", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flat", nn.Flatten()),
+        ("logits", nn.Linear(8, 5)),
+        he=True,
+    )
+
+
+def deep_cnn() -> nn.Sequential:
+    """Four conv blocks with max pooling: deep enough for inversion to lose detail."""
+    torch.manual_seed(0)
+    layers = []
+    for block, (cin, cout) in enumerate([(3, 16), (16, 16), (16, 16), (16, 8)], start=1):
+        layers += [(f"conv{block}", nn.Conv2d(cin, cout, 3, padding=1)), (f"relu{block}", nn.ReLU())]
+        if block < 4:
+            layers.append((f"pool{block}", nn.MaxPool2d(2)))
+    return _named(*layers, he=True)
+
+
+def pointwise_cnn() -> nn.Sequential:
+    """1×1 convolutions only: each output position sees one pixel (tiles are then exact)."""
+    torch.manual_seed(1)
+    return _named(
+        ("conv1", nn.Conv2d(3, 5, 1)), ("relu1", nn.Tanh()), ("conv2", nn.Conv2d(5, 4, 1))
+    )
+
+
+def tiny_vgg(seed: int = 0) -> nn.Sequential:
+    """VGG's layer names on two small blocks, for style transfer."""
+    torch.manual_seed(seed)
+    return _named(
+        ("conv1_1", nn.Conv2d(3, 8, 3, padding=1)),
+        ("relu1_1", nn.ReLU()),
+        ("pool1", nn.AvgPool2d(2)),
+        ("conv2_1", nn.Conv2d(8, 12, 3, padding=1)),
+        ("relu2_1", nn.ReLU()),
+        ("conv2_2", nn.Conv2d(12, 12, 3, padding=1)),
+        ("relu2_2", nn.ReLU()),
+    )
+
+
+def grey_classifier(classes: int = 3) -> nn.Sequential:
+    """A trainable classifier of 6×6 grey images."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, classes)
+    ).eval()
 
 
 @pytest.fixture(autouse=True, scope="session")
