@@ -41,7 +41,10 @@ def deep_cnn() -> nn.Sequential:
     torch.manual_seed(0)
     layers = []
     for block, (cin, cout) in enumerate([(3, 16), (16, 16), (16, 16), (16, 8)], start=1):
-        layers += [(f"conv{block}", nn.Conv2d(cin, cout, 3, padding=1)), (f"relu{block}", nn.ReLU())]
+        layers += [
+            (f"conv{block}", nn.Conv2d(cin, cout, 3, padding=1)),
+            (f"relu{block}", nn.ReLU()),
+        ]
         if block < 4:
             layers.append((f"pool{block}", nn.MaxPool2d(2)))
     return _named(*layers, he=True)

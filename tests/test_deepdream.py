@@ -2,42 +2,22 @@
 
 import pytest
 import torch
-from torch import nn
+from conftest import pointwise_cnn
+from conftest import small_cnn as tiny_cnn
 
 from lib.deepdream import (
-    DEFAULT_STEP,
+    Tiled,
     dream,
     dream_objective,
     layer_energy,
     mean_frequency,
     normalize_gradient,
-    octave_loop,
-    octave_sizes,
     tiled_gradient,
 )
+from lib.multiscale import coarse_to_fine, octave_sizes
+from lib.optim import make_optimizer
 
-
-def tiny_cnn(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    model = nn.Sequential()
-    model.add_module("conv1", nn.Conv2d(3, 8, 3, padding=1))
-    model.add_module("relu1", nn.ReLU())
-    model.add_module("pool1", nn.MaxPool2d(2))
-    model.add_module("conv2", nn.Conv2d(8, 6, 3, padding=1))
-    model.add_module("relu2", nn.ReLU())
-    model.add_module("gap", nn.AdaptiveAvgPool2d(1))
-    model.add_module("flat", nn.Flatten())
-    model.add_module("logits", nn.Linear(6, 4))
-    return model.eval().requires_grad_(False)
-
-
-def pointwise_cnn() -> nn.Sequential:
-    torch.manual_seed(1)
-    model = nn.Sequential()
-    model.add_module("conv1", nn.Conv2d(3, 5, 1))
-    model.add_module("relu1", nn.Tanh())
-    model.add_module("conv2", nn.Conv2d(5, 4, 1))
-    return model.eval().requires_grad_(False)
+STEP = make_optimizer("sgd", lr=0.02)
 
 
 def test_octave_sizes_scale_and_order():
@@ -62,7 +42,7 @@ def test_octave_sizes_keep_smallest_large_enough():
         octave_sizes(100, 100, octaves=0)
 
 
-def test_octave_loop_carries_only_the_detail():
+def test_coarse_to_fine_carries_only_the_detail():
     torch.manual_seed(0)
     base = torch.rand(1, 3, 64, 80)
     base[..., :8, :] = 1.0  # saturated pixels, where resampling may overshoot
@@ -74,7 +54,7 @@ def test_octave_loop_carries_only_the_detail():
         return x
 
     # an octave that adds nothing leaves the photo exactly as it was: no blur from resampling
-    assert torch.equal(octave_loop(base, sizes, identity), base)
+    assert torch.equal(coarse_to_fine(base, sizes, identity), base)
     assert seen == sizes
 
     # a constant added at every octave is carried, upsampled, to the full size
@@ -82,7 +62,7 @@ def test_octave_loop_carries_only_the_detail():
         return x + 0.05
 
     base = base * 0.6 + 0.2
-    out = octave_loop(base, sizes, add)
+    out = coarse_to_fine(base, sizes, add)
     assert torch.allclose(out - base, torch.full_like(base, 0.15), atol=1e-5)
 
 
@@ -122,7 +102,7 @@ def test_dream_raises_the_layer_energy_and_keeps_range():
     torch.manual_seed(0)
     image = torch.rand(1, 3, 48, 48) * 0.5 + 0.25
     result = dream(
-        model, image, layer="relu2", octaves=2, steps=6, step=0.02, jitter=4, progress=False
+        model, image, layer="relu2", octaves=2, steps=6, optimizer=STEP, jitter=4, progress=False
     )
     assert result.image.shape == image.shape
     assert result.sizes == octave_sizes(48, 48, 2, 1.4)
@@ -141,7 +121,7 @@ def test_tiled_dream_runs_and_raises_energy():
         layer="relu2",
         octaves=1,
         steps=5,
-        step=0.02,
+        optimizer=STEP,
         jitter=0,
         tile=24,
         progress=False,
@@ -153,24 +133,48 @@ def test_guided_dreams_raise_their_target():
     model = tiny_cnn()
     image = torch.rand(1, 3, 32, 32) * 0.5 + 0.25
 
-    def channel_mean(x, c=2):
-        return dream_objective(model, "conv2", channel=c)(x).item()
+    def channel_sum(x, c=2):
+        return -dream_objective(model, "conv2", channel=c)(x).item()
 
     out = dream(
-        model, image, layer="conv2", channel=2, octaves=1, steps=8, step=0.02, progress=False
+        model,
+        image,
+        layer="conv2",
+        channel=2,
+        octaves=1,
+        steps=8,
+        optimizer=STEP,
+        jitter=0,
+        progress=False,
     ).image
-    assert channel_mean(out) > channel_mean(image)
+    assert channel_sum(out) > channel_sum(image)
     logit = dream_objective(model, "logits", class_index=1)
     out = dream(
-        model, image, layer="logits", class_index=1, octaves=1, steps=8, step=0.02, progress=False
+        model,
+        image,
+        layer="logits",
+        class_index=1,
+        octaves=1,
+        steps=8,
+        optimizer=STEP,
+        jitter=0,
+        progress=False,
     ).image
-    assert logit(out).item() > logit(image).item()
+    assert logit(out).item() < logit(image).item()  # a loss: minus the logit
     guide = torch.rand(1, 3, 32, 32)
     guided = dream_objective(model, "relu2", guide=guide)
     out = dream(
-        model, image, layer="relu2", guide=guide, octaves=1, steps=8, step=0.02, progress=False
+        model,
+        image,
+        layer="relu2",
+        guide=guide,
+        octaves=1,
+        steps=8,
+        optimizer=STEP,
+        jitter=0,
+        progress=False,
     ).image
-    assert guided(out).item() > guided(image).item()
+    assert guided(out).item() < guided(image).item()
 
 
 def test_bad_input_gives_clear_errors():
@@ -178,23 +182,22 @@ def test_bad_input_gives_clear_errors():
     image = torch.rand(1, 3, 32, 32)
     with pytest.raises(KeyError, match="valid names"):
         dream(model, image, layer="nope", progress=False)
-    with pytest.raises(ValueError, match="channel 99 is out of range"):
+    with pytest.raises(ValueError, match="Channel 99 is out of range"):
         dream(model, image, layer="relu2", channel=99, octaves=1, steps=1, progress=False)
     with pytest.raises(ValueError, match="class_index"):
         dream(model, image, layer="relu2", class_index=0, progress=False)
-    with pytest.raises(ValueError, match="class_index 9 is out of range"):
+    with pytest.raises(ValueError, match="Channel 9 is out of range.*logits"):
         dream(model, image, layer="logits", class_index=9, octaves=1, steps=1, progress=False)
     with pytest.raises(ValueError, match="at most one"):
         dream_objective(model, "relu2", channel=0, guide=image)
     with pytest.raises(ValueError, match="steps"):
         dream(model, image, layer="relu2", steps=0)
-    with pytest.raises(ValueError, match="step must be positive"):
-        dream(model, image, layer="relu2", step=0.0)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        dream(model, image, layer="relu2", optimizer=make_optimizer("sgd", lr=0.0))
     with pytest.raises(ValueError, match="jitter"):
         dream(model, image, layer="relu2", jitter=-1)
     with pytest.raises(ValueError, match="batch"):
         dream(model, image[0], layer="relu2")
-    assert DEFAULT_STEP == pytest.approx(1.5 / 255)
 
 
 def test_mean_frequency_orders_fine_and_coarse_patterns():
@@ -203,3 +206,30 @@ def test_mean_frequency_orders_fine_and_coarse_patterns():
     fine = (torch.sin(2 * torch.pi * x / 4) * 0.5 + 0.5).expand(1, 3, 64, 64)
     assert mean_frequency(fine).item() == pytest.approx(0.25, abs=0.01)
     assert mean_frequency(coarse).item() == pytest.approx(1 / 32, abs=0.01)
+
+
+def test_the_tiled_objective_gives_the_loop_the_tiled_gradient():
+    model = pointwise_cnn()
+    objective = dream_objective(model, "conv2")
+    images = torch.rand(1, 3, 40, 52, requires_grad=True)
+    (full,) = torch.autograd.grad(objective(images), images)
+    value, grad = Tiled(objective, 16).value_and_grad(images)
+    assert torch.allclose(grad, full, atol=1e-5)  # exact for a pointwise network
+    assert value.item() == pytest.approx(objective(images).item(), rel=1e-5)
+    # a tiled dream of a pointwise network follows the untiled one step for step
+    start = torch.rand(1, 3, 40, 52) * 0.5 + 0.25
+    options = dict(octaves=1, steps=4, optimizer=STEP, jitter=0, progress=False)
+    whole = dream(model, start, layer="conv2", **options)
+    tiled = dream(model, start, layer="conv2", tile=16, **options)
+    assert torch.allclose(whole.image, tiled.image, atol=1e-4)
+    assert whole.objective[0] == pytest.approx(tiled.objective[0], rel=1e-4)
+
+
+def test_dream_objectives_are_losses_to_minimise():
+    model = tiny_cnn()
+    images = torch.rand(2, 3, 32, 32)
+    act = torch.nn.Sequential(*list(model.children())[:4])(images)  # relu2
+    energy = dream_objective(model, "relu2")
+    assert energy(images).item() == pytest.approx(-0.5 * act.pow(2).sum().item(), rel=1e-5)
+    channel = dream_objective(model, "relu2", channel=3)
+    assert channel(images).item() == pytest.approx(-act[:, 3].sum().item(), rel=1e-5)

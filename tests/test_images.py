@@ -117,11 +117,35 @@ def test_resize_by_longest_side():
         images.resize(image, 2)
 
 
-def test_normalize_round_trip_and_values():
+def test_normalize_uses_imagenet_statistics():
     image = torch.rand(2, 3, 10, 10)
-    assert torch.allclose(images.denormalize(images.normalize(image)), image, atol=1e-6)
+    mean = torch.tensor(images.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(images.IMAGENET_STD).view(1, 3, 1, 1)
+    assert torch.allclose(images.normalize(image) * std + mean, image, atol=1e-6)
     grey = torch.full((1, 3, 1, 1), 0.485)
     assert images.normalize(grey)[0, 0, 0, 0].abs() < 1e-6  # the red mean maps to zero
+
+
+def test_check_batch_names_the_problem():
+    assert images.check_batch(torch.rand(2, 3, 4, 4), channels=3).shape == (2, 3, 4, 4)
+    with pytest.raises(TypeError, match="x must be a torch tensor"):
+        images.check_batch([1, 2], "x")
+    with pytest.raises(ValueError, match=r"x must be a batch of shape \(B, 1, H, W\)"):
+        images.check_batch(torch.rand(2, 3, 4, 4), "x", channels=1)
+    with pytest.raises(ValueError, match="empty"):
+        images.check_batch(torch.rand(0, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\].*\[-1, 1\]"):
+        images.check_batch(torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2), pixels=True)
+
+
+def test_radial_frequency_grids():
+    full = images.radial_frequency(4, 6)
+    assert full.shape == (4, 6) and full[0, 0] == 0
+    assert full[0, 1].item() == pytest.approx(1 / 6) and full[2, 3].item() == pytest.approx(
+        0.5**0.5
+    )
+    half = images.radial_frequency(4, 6, half=True)
+    assert half.shape == (4, 4) and torch.equal(half, full[:, :4].abs())
 
 
 def test_to_pil_and_save_never_overwrites(tmp_path):

@@ -4,13 +4,12 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from conftest import deep_cnn as tiny_cnn
 from torch import nn
 
 from lib.inversion import (
-    InversionLoss,
     InversionWeights,
-    alpha_norm,
-    feature_error,
+    inversion_objective,
     invert,
     invert_layers,
     off_diagonal,
@@ -18,33 +17,16 @@ from lib.inversion import (
     paper_weights,
     pixel_error,
     ssim,
-    total_variation,
 )
+from lib.objectives import AlphaNorm, FeatureMatch, TotalVariation
 
 
-def tiny_cnn() -> nn.Sequential:
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        OrderedDict(
-            [
-                ("conv1", nn.Conv2d(3, 16, 3, padding=1)),
-                ("relu1", nn.ReLU()),
-                ("pool1", nn.MaxPool2d(2)),
-                ("conv2", nn.Conv2d(16, 16, 3, padding=1)),
-                ("relu2", nn.ReLU()),
-                ("pool2", nn.MaxPool2d(2)),
-                ("conv3", nn.Conv2d(16, 16, 3, padding=1)),
-                ("relu3", nn.ReLU()),
-                ("pool3", nn.MaxPool2d(2)),
-                ("conv4", nn.Conv2d(16, 8, 3, padding=1)),
-                ("relu4", nn.ReLU()),
-            ]
-        )
-    )
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    return net.eval().requires_grad_(False)
+def total_variation(images, beta=2.0):
+    return TotalVariation(beta).per_image(images)
+
+
+def alpha_norm(images, alpha=6.0):
+    return AlphaNorm(alpha).per_image(images)
 
 
 def target_image() -> torch.Tensor:
@@ -76,25 +58,47 @@ def test_alpha_norm_punishes_extreme_pixels():
 
 
 def test_feature_error_is_normalised():
-    target = torch.randn(1, 4, 3, 3)
-    assert feature_error(target, target).item() == 0
-    assert feature_error(torch.zeros(1, 4, 3, 3), target).item() == pytest.approx(1)
-    assert feature_error(target * 1000, target * 1000).item() == 0
+    net, x0 = tiny_cnn(), target_image()
+    match = FeatureMatch(net, "conv1", x0)
+    assert match(x0).item() == 0
+    # conv1 is linear in the image: the image without the bias's response is the zero feature
+    zero = match.per_image(torch.zeros_like(x0))
+    bias_only = net.conv1.bias.view(1, -1, 1, 1).expand_as(match.target)
+    expected = (bias_only - match.target).pow(2).sum() / match.target.pow(2).sum()
+    assert zero.item() == pytest.approx(expected.item(), rel=1e-5)
+    bright = FeatureMatch(net, "conv1", x0 * 0.5)
+    assert bright(x0 * 0.5).item() == 0 and bright(x0).item() > 0
 
 
 def test_inversion_loss_is_zero_at_the_target_without_regularisers():
     net, x0 = tiny_cnn(), target_image()
-    loss = InversionLoss(net, "relu3", x0, InversionWeights(lambda_alpha=0, lambda_tv=0))
+    loss = inversion_objective(net, "relu3", x0, InversionWeights(lambda_alpha=0, lambda_tv=0))
     assert loss(x0).item() == pytest.approx(0, abs=1e-10)
-    terms = InversionLoss(net, "relu3", x0)(x0)
-    assert terms.item() > 0  # the regularisers alone are not zero on a real image
+    full = inversion_objective(net, "relu3", x0)
+    terms = full.terms(x0)
+    assert set(terms) == {"feature", "alpha", "tv"}
+    assert terms["feature"].item() == pytest.approx(0, abs=1e-10)
+    assert terms["alpha"].item() > 0 and terms["tv"].item() > 0  # the regularisers alone
+    assert full(x0).item() == pytest.approx(terms["alpha"].item() + terms["tv"].item())
     assert loss(torch.rand(1, 3, 32, 32)).item() > 0.05
+
+
+def test_the_terms_are_weighted_as_the_paper_says():
+    net, x0 = tiny_cnn(), target_image()
+    images = torch.rand(2, 3, 32, 32)
+    weights = InversionWeights(lambda_alpha=2e-9, lambda_tv=3.0)
+    terms = inversion_objective(net, "relu2", x0, weights, lambda_tv=[3.0, 30.0]).terms(images)
+    sigma2 = 0.226**2  # the mean ImageNet pixel standard deviation, squared
+    alpha = 2e-9 / 2 * 255**4 * alpha_norm(images) / sigma2
+    assert torch.allclose(terms["alpha"], alpha, rtol=1e-3)
+    tv = torch.tensor([3.0, 30.0]) / 2 * total_variation(images) / sigma2
+    assert torch.allclose(terms["tv"], tv, rtol=1e-3)
 
 
 def test_inversion_lowers_the_loss_and_approaches_the_target():
     net, x0 = tiny_cnn(), target_image()
     result = invert(
-        net, "relu2", x0, steps=60, starts=2, lr=0.05, generator=torch.Generator().manual_seed(0)
+        net, "relu2", x0, steps=60, starts=2, generator=torch.Generator().manual_seed(0)
     )
     assert result.images.shape == (2, 3, 32, 32)
     assert result.losses[-1] < 0.2 * result.losses[0]
@@ -122,7 +126,6 @@ def test_recovering_the_image_is_harder_from_deeper_layers():
         x0,
         steps=80,
         starts=2,
-        lr=0.05,
         weights=InversionWeights(lambda_tv=1.0),
     )
     errors = [r.pixel_error.mean().item() for r in results.values()]

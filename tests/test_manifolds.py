@@ -2,16 +2,14 @@
 
 import pytest
 import torch
+from conftest import grey_classifier as tiny_cnn
 from torch import nn
 
+from lib.attacks import epsilon_sweep, fgsm, magnify, pgd
 from lib.manifolds import (
     GaussianToy,
     check_epsilon,
-    epsilon_sweep,
-    fgsm,
     fooling_images,
-    magnify,
-    pgd,
     pixel_classifier,
     plane_grid,
     random_images,
@@ -20,13 +18,7 @@ from lib.manifolds import (
     toy_mlp,
     train_toy,
 )
-
-
-def tiny_cnn(classes: int = 3) -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, classes)
-    ).eval()
+from lib.training import train
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +32,7 @@ def trained():
     x = (base.repeat(40, 1, 1, 1) * 0.8 + 0.2 * torch.rand(120, 1, 6, 6)).clamp(0, 1)
     y = torch.arange(3).repeat(40)
     model = tiny_cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval().requires_grad_(False)
+    train(model, x, y, nn.functional.cross_entropy, epochs=150, lr=1e-2)
     return model, x, y
 
 
@@ -141,14 +127,15 @@ def test_bad_epsilon_and_bad_inputs_get_clear_errors(trained):
         epsilon_sweep(model, x, y, [0.1], "cw")
 
 
-def test_pixel_classifier_normalises_imagenet_models_only():
-    from torchvision.models import googlenet
+def test_pixel_classifier_normalises_the_models_that_ask_for_it():
+    from lib.images import normalize
 
-    net = googlenet(weights=None, aux_logits=False, init_weights=False).eval()
-    wrapped = pixel_classifier(net)
-    assert wrapped is not net
     small = tiny_cnn()
-    assert pixel_classifier(small) is small
+    assert pixel_classifier(small) is small  # trained on [0, 1] pixels: left as it is
+    imagenet = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
+    imagenet.input_normalization = "imagenet"  # as lib.models.load_model marks its networks
+    x = torch.rand(2, 3, 4, 4)
+    assert torch.allclose(pixel_classifier(imagenet)(x), imagenet(normalize(x)))
 
 
 def test_magnify_and_square_photos():

@@ -1,46 +1,21 @@
 """Activation maximisation on tiny networks: objectives, ReLU pass-through, measurements."""
 
-from collections import OrderedDict
-
 import pytest
 import torch
+from conftest import small_cnn as tiny_cnn
 from torch import nn
 
+from lib.objectives import Channel, Neuron
+from lib.optim import make_optimizer
+from lib.passthrough import relu_passthrough
 from lib.visualization import (
     activation_of,
-    channel_objective,
-    class_objective,
     effective_receptive_field,
     high_frequency_ratio,
-    neuron_objective,
     randomize_weights,
-    relu_passthrough,
     start_gradients,
     visualize,
 )
-
-
-def tiny_cnn(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        OrderedDict(
-            [
-                ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
-                ("relu1", nn.ReLU()),
-                ("conv2", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
-                ("relu2", nn.ReLU()),
-                ("conv3", nn.Conv2d(8, 8, 3, padding=1, stride=2)),
-                ("relu3", nn.ReLU()),
-                ("pool", nn.AdaptiveAvgPool2d(1)),
-                ("flat", nn.Flatten()),
-                ("logits", nn.Linear(8, 5)),
-            ]
-        )
-    )
-    for module in net.modules():  # He initialisation: activations of a sensible size
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    return net.eval().requires_grad_(False)
 
 
 def gen(seed=0):
@@ -90,13 +65,13 @@ def test_transforms_keep_the_image_size_and_still_raise_the_activation():
 def test_neuron_and_class_objectives():
     net = tiny_cnn()
     images = torch.rand(2, 3, 16, 16, requires_grad=True)
-    loss = neuron_objective(net, "conv2", [1, 2], position=(2, 3))(images)
+    loss = Neuron(net, "conv2", [1, 2], position=(2, 3))(images)
     loss.backward()
     grad = images.grad.abs().sum(dim=(0, 1))
     assert grad[10:, 12:].sum() == 0  # a neuron only sees its receptive field
     result = visualize(net, "logits", 4, steps=15, size=16, generator=gen())
-    before = class_objective(net, 4).activations(torch.full((1, 3, 16, 16), 0.5))
-    assert class_objective(net, 4).activations(result.image) > before
+    before = Channel(net, "logits", 4).activations(torch.full((1, 3, 16, 16), 0.5))
+    assert Channel(net, "logits", 4).activations(result.image) > before
 
 
 def test_clear_errors_for_bad_requests():
@@ -108,7 +83,7 @@ def test_clear_errors_for_bad_requests():
     with pytest.raises(ValueError, match="steps"):
         visualize(net, "conv2", 0, steps=0, size=16)
     with pytest.raises(ValueError, match="non-negative"):
-        channel_objective(net, "conv2", -1)
+        Channel(net, "conv2", -1)
     with pytest.raises(ValueError, match="kind"):
         visualize(net, "conv2", 0, steps=2, size=16, kind="layer")
     with pytest.raises(ValueError, match="parametrization"):
@@ -116,7 +91,7 @@ def test_clear_errors_for_bad_requests():
     with pytest.raises(ValueError, match="outside"):
         visualize(net, "conv2", 0, steps=2, size=16, kind="neuron", position=(20, 0))
     with pytest.raises(ValueError, match="one per image"):
-        channel_objective(net, "conv2", [0, 1])(torch.rand(3, 3, 16, 16))
+        Channel(net, "conv2", [0, 1])(torch.rand(3, 3, 16, 16))
 
 
 def dead_net() -> nn.Sequential:
@@ -133,7 +108,7 @@ def dead_net() -> nn.Sequential:
 def test_relu_passthrough_wakes_dead_units_and_restores_the_model():
     net = dead_net()
     images = torch.rand(1, 3, 16, 16, requires_grad=True)
-    objective = channel_objective(net, "relu2", 0)
+    objective = Channel(net, "relu2", 0)
     objective(images).backward()
     assert images.grad.abs().sum() == 0  # plain ReLU: no gradient at all
     plain_output = net(images.detach())
@@ -212,3 +187,21 @@ def test_randomize_weights_calibrates_batch_norm():
     assert not clone.training
     out = clone[1](clone[0](images))
     assert out.mean().abs() < 0.1 and (out.std() - 1).abs() < 0.1
+
+
+def test_the_optimiser_is_one_argument():
+    net = tiny_cnn()
+
+    def run(**optimizer):
+        return visualize(
+            net, "relu2", 0, steps=5, size=16, transform=False, generator=gen(), **optimizer
+        )
+
+    adam, sgd = run(), run(optimizer="sgd")
+    slow = run(optimizer=make_optimizer("adam", lr=1e-4))
+    assert adam.losses[0] == slow.losses[0] == sgd.losses[0]  # the same start
+    gained = adam.losses[0] - adam.losses[-1]
+    assert 0 < slow.losses[0] - slow.losses[-1] < gained / 10  # a much smaller step
+    assert not torch.equal(adam.image, sgd.image)
+    with pytest.raises(ValueError, match="L-BFGS needs the same function"):
+        visualize(net, "relu2", 0, optimizer="lbfgs", steps=2, size=16, transform=True)
