@@ -49,9 +49,11 @@ def test_reset_makes_the_start_independent_of_the_model_given():
 
 def test_cosine_schedule_lowers_the_learning_rate_after_the_first_epoch():
     x, y = bars(5)
-    plain = train(grey_classifier(), x, y, nn.functional.cross_entropy, 2, 1e-2)
-    cosine = train(grey_classifier(), x, y, nn.functional.cross_entropy, 2, 1e-2, cosine=True)
-    assert cosine[0] == plain[0] and cosine[1] != plain[1]
+    # full batch: the loss of epoch k is measured before its step, so the lowered rate of the
+    # second step shows in the third epoch's loss
+    plain = train(grey_classifier(), x, y, nn.functional.cross_entropy, 3, 1e-2)
+    cosine = train(grey_classifier(), x, y, nn.functional.cross_entropy, 3, 1e-2, cosine=True)
+    assert cosine[:2] == plain[:2] and cosine[2] != plain[2]
 
 
 def test_bad_training_input():
