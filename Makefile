@@ -20,11 +20,7 @@ INSTALLED := $(ENV_DIR)/.cnnx-installed
 book: $(INSTALLED)
 	$(PY) scripts/build_book.py $(if $(FORCE),--force)
 
-test: $(INSTALLED)
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
-	$(PY) scripts/sync_pages.py --check
-	$(PY) scripts/build_book.py --smoke
+test: lint smoke
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
 
 smoke: $(INSTALLED)
@@ -36,6 +32,7 @@ unit: $(INSTALLED)
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) scripts/sync_pages.py --check
 
 format: $(INSTALLED)
 	$(PY) -m ruff check --fix .

@@ -214,4 +214,3 @@ def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
         raise ValueError("auroc needs at least one negative and one positive score.")
     labels = np.concatenate([np.zeros(neg.size), np.ones(pos.size)])
     return float(roc_auc_score(labels, np.concatenate([neg, pos])))
-

@@ -7,14 +7,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .images import check_batch, radial_frequency
+
 
 class PixelImage(nn.Module):
     """The pixels themselves, kept in [0, 1] by clamping after every step."""
 
     def __init__(self, init: torch.Tensor):
         super().__init__()
-        if init.ndim != 4 or init.shape[1] != 3:
-            raise ValueError(f"init must be a (B, 3, H, W) batch; got shape {tuple(init.shape)}.")
+        check_batch(init, "init", channels=3)
         self.pixels = nn.Parameter(init.detach().clone().float().clamp(0, 1).contiguous())
 
     @classmethod
@@ -53,9 +54,7 @@ def spectrum_scale(height: int, width: int, decay: float = 1.0) -> torch.Tensor:
     """``1 / f**decay`` on the ``rfft2`` grid of an ``height × width`` image (f in cycles/pixel),
     with the lowest frequencies capped at ``1 / max(height, width)`` so that the DC term stays
     finite. Natural images have about this amplitude spectrum."""
-    fy = torch.fft.fftfreq(height)[:, None]
-    fx = torch.fft.rfftfreq(width)[None, :]
-    frequency = (fx**2 + fy**2).sqrt().clamp_min(1.0 / max(height, width))
+    frequency = radial_frequency(height, width, half=True).clamp_min(1.0 / max(height, width))
     return frequency.pow(-decay)
 
 

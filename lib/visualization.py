@@ -60,7 +60,8 @@ def make_image(
     """A fresh image to optimise: ``"fft"`` (FFT + decorrelated colour) or ``"pixel"``.
     With ``start`` (a ``(1, 3, H, W)`` photo), a pixel image initialised with it."""
     if start is not None:
-        if start.ndim != 4 or start.shape[:2] != (1, 3):
+        check_batch(start, "start", channels=3)
+        if start.shape[0] != 1:
             raise ValueError(f"start must be one (1, 3, H, W) image; got {tuple(start.shape)}.")
         return PixelImage(start.repeat(batch, 1, 1, 1).to(device or start.device))
     if parametrization == "fft":
