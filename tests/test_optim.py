@@ -156,7 +156,7 @@ def test_objective_must_return_one_number():
 
 
 def test_pixel_image_validates_its_start():
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\) batch"):
+    with pytest.raises(ValueError, match=r"init must be a batch of shape \(B, 3, H, W\)"):
         PixelImage(torch.rand(3, 8, 8))
 
 
