@@ -213,7 +213,14 @@ def test_the_tiled_objective_gives_the_loop_the_tiled_gradient():
     objective = dream_objective(model, "conv2")
     images = torch.rand(1, 3, 40, 52, requires_grad=True)
     (full,) = torch.autograd.grad(objective(images), images)
-    value, grad = Tiled(objective, 16).value_and_grad(images)
+    shapes = []
+
+    def spy(x):
+        shapes.append(tuple(x.shape[-2:]))
+        return objective(x)
+
+    value, grad = Tiled(spy, 16).value_and_grad(images)
+    assert len(shapes) == 3 * 4 and max(max(s) for s in shapes) <= 16  # tiles of at most 16 px
     assert torch.allclose(grad, full, atol=1e-5)  # exact for a pointwise network
     assert value.item() == pytest.approx(objective(images).item(), rel=1e-5)
     # a tiled dream of a pointwise network follows the untiled one step for step

@@ -21,7 +21,7 @@ def bars(n=30):
 
 def test_training_lowers_the_loss_is_seeded_and_freezes_the_model():
     x, y = bars()
-    model = grey_classifier()
+    model = grey_classifier().requires_grad_(False)  # a frozen model is unfrozen to train
     history = train(model, x, y, nn.functional.cross_entropy, epochs=20, lr=1e-2, batch_size=16)
     assert len(history) == 20 and history[-1] < 0.3 * history[0]
     assert not model.training and not any(p.requires_grad for p in model.parameters())
