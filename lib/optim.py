@@ -1,4 +1,4 @@
-"""The image-optimisation loop shared by chapters 1-5.
+"""The image-optimisation loop shared by chapters 1-4.
 
 ``optimize(image, objective, steps)`` changes the parameters of ``image`` (a parametrisation from
 ``lib.parametrization``) so that ``objective(transform(image()))`` goes down: an objective
