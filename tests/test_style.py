@@ -18,10 +18,6 @@ from lib.style import (
 )
 
 
-def StyleObjective(model, content, style, content_layer, style_layers, **options):  # noqa: N802
-    return style_objective(model, content, style, content_layer, style_layers, **options)
-
-
 LAYERS = dict(content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"))
 
 
@@ -67,7 +63,7 @@ def test_bad_input_gives_clear_errors():
         weighted_mean([torch.eye(2)], [0.5, 0.5])
     model, image = tiny_vgg(), torch.rand(1, 3, 16, 16)
     with pytest.raises(KeyError, match="valid names"):
-        StyleObjective(model, image, image, content_layer="conv9_9", style_layers=["relu1_1"])
+        style_objective(model, image, image, content_layer="conv9_9", style_layers=["relu1_1"])
     with pytest.raises(ValueError, match="scales"):
         transfer(model, image, image, steps=2, scales=(0.5,), **LAYERS, progress=False)
     with pytest.raises(ValueError, match="positive integer"):
@@ -81,7 +77,7 @@ def test_bad_input_gives_clear_errors():
 def test_content_loss_is_zero_at_the_content_image():
     model = tiny_vgg()
     content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
-    objective = StyleObjective(model, content, style, **LAYERS)
+    objective = style_objective(model, content, style, **LAYERS)
     terms = objective.terms(content)
     assert terms["content"].item() == 0
     assert terms["style"].item() > 0
@@ -151,7 +147,7 @@ def test_blend_weights_interpolate_between_styles():
     model = tiny_vgg()
     content = torch.rand(1, 3, 16, 16)
     s1, s2 = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16) ** 4
-    only_first = StyleObjective(model, content, [s1, s2], blend=[1, 0], **LAYERS)
+    only_first = style_objective(model, content, [s1, s2], blend=[1, 0], **LAYERS)
     # the first style's own Grams make the style loss vanish when all the weight is on it
     assert only_first.terms(s1)["style"].item() == pytest.approx(0, abs=1e-8)
     assert only_first.terms(s2)["style"].item() > 0
@@ -202,7 +198,7 @@ def test_matched_start_begins_closer_to_the_style():
     plain = transfer(model, content, style, steps=1, **LAYERS, progress=False)
     matched = transfer(model, content, style, steps=1, init="matched", **LAYERS, progress=False)
     first = {
-        name: StyleObjective(model, content, style, **LAYERS).terms(image)["style"].item()
+        name: style_objective(model, content, style, **LAYERS).terms(image)["style"].item()
         for name, image in (("plain", content), ("matched", match_colors(content, style)))
     }
     assert matched.history[0].total < plain.history[0].total
@@ -277,7 +273,7 @@ def test_transfer_returns_the_best_image_evaluated():
         model, content, style, steps=20, optimizer=optimizer, **LAYERS, progress=False
     )
     assert min(result.losses) < result.losses[-1]
-    objective = StyleObjective(model, content, style, **LAYERS)
+    objective = style_objective(model, content, style, **LAYERS)
     assert result.best.total == min(result.losses)
     assert objective(result.image).item() == pytest.approx(result.best.total, rel=1e-5)
 
@@ -286,8 +282,8 @@ def test_mixed_precision_computes_nearly_the_same_loss_and_transfers():
     model = tiny_vgg()
     torch.manual_seed(2)
     content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) ** 3
-    exact = StyleObjective(model, content, style, **LAYERS)
-    mixed = StyleObjective(model, content, style, mixed_precision=True, **LAYERS)
+    exact = style_objective(model, content, style, **LAYERS)
+    mixed = style_objective(model, content, style, mixed_precision=True, **LAYERS)
     image = torch.rand(1, 3, 24, 24)
     assert mixed(image).item() == pytest.approx(exact(image).item(), rel=0.05)
     assert mixed(image).item() != exact(image).item()  # the network did run in bfloat16
