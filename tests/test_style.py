@@ -17,7 +17,6 @@ from lib.style import (
     transfer,
 )
 
-
 LAYERS = dict(content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"))
 
 
