@@ -109,22 +109,22 @@ def format_number(value: float, lang: str = "en", *, digits: int | None = None) 
 
 
 def format_percent(fraction: float, lang: str = "en") -> str:
-    """A fraction in [0, 1] as a percentage with sensible digits: "52%", "3.3%", "0.047%".
+    """A fraction (1 = 100%) as a percentage with sensible digits: "52%", "3.3%", "0.047%".
 
     Whole percent from 10% up, one decimal from 1%, two significant digits below; never
     "100%" or "0%" for a fraction that is not exactly 1 or 0 ("<0.01%", ">99.9%").
     """
     fraction = float(fraction)
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"format_percent() takes a fraction in [0, 1], got {fraction}.")
+    if not fraction >= 0:
+        raise ValueError(f"format_percent() takes a fraction (0.5 for 50%), got {fraction}.")
     percent = 100 * fraction
     if percent in (0, 100):
         return f"{percent:.0f}%"
     if percent < 0.01:
         return "<" + format_number(0.01, lang, digits=2) + "%"
-    if percent > 99.9:
+    if 99.9 < percent < 100:
         return ">" + format_number(99.9, lang, digits=1) + "%"
-    if percent >= 99:
+    if 99 <= percent < 100:
         digits = 1
     elif percent >= 10:
         digits = 0
@@ -135,13 +135,38 @@ def format_percent(fraction: float, lang: str = "en") -> str:
     return format_number(percent, lang, digits=digits) + "%"
 
 
+def italian_article(number: str, article: str = "il") -> str:
+    """``number`` (as written in Italian) after the article or articulated preposition it takes.
+
+    ``article`` is the form before a consonant ("il", "al", "del", "dal", "nel", "sul"); the form
+    follows the sound of the number: "il 52%", "l'8%", "all'11%", "dello 0,5%".
+    """
+    if article not in _ARTICLES:
+        raise ValueError(f"Unknown article {article!r}; use one of {', '.join(_ARTICLES)}.")
+    whole = number.lstrip("<>").split(",")[0].rstrip("%")
+    if whole == "0":
+        return f"{_ARTICLES[article]}o {number}"
+    if whole in ("1", "11") or whole.startswith("8"):  # uno, undici, otto…: a vowel
+        return f"{_ARTICLES[article]}'{number}"
+    return f"{article} {number}"
+
+
+_ARTICLES = {"il": "l", "al": "all", "del": "dell", "dal": "dall", "nel": "nell", "sul": "sull"}
+
+
 def glue_number(
-    name: str, value: float, *, digits: int | None = None, percent: bool = False
+    name: str,
+    value: float,
+    *,
+    digits: int | None = None,
+    percent: bool = False,
+    it_article: str | None = None,
 ) -> dict[str, str]:
     """Glue ``value`` as ``name`` (English) and ``name_it`` (Italian); return both texts.
 
-    ``percent=True`` takes a fraction in [0, 1] and writes it with ``format_percent`` (the sign
-    included, so the prose must not add one).
+    ``percent=True`` takes a fraction (0.5 for 50%) and writes it with ``format_percent`` (the sign
+    included, so the prose must not add one). ``it_article`` ("il", "al", "del"…) puts the
+    Italian article that the number takes in front of ``name_it``: "al 52%" but "all'8%".
     """
     from myst_nb import glue
 
@@ -151,6 +176,8 @@ def glue_number(
             texts[lang] = format_percent(value, lang)
         else:
             texts[lang] = format_number(value, lang, digits=digits)
+        if lang == "it" and it_article:
+            texts[lang] = italian_article(texts[lang], it_article)
         glue(name if lang == "en" else f"{name}_{lang}", texts[lang], display=False)
     return texts
 

@@ -106,6 +106,7 @@ def test_fixed_decimals_and_no_negative_zero():
         (1.0, "100%", "100%"),
         (0.9995, ">99.9%", ">99,9%"),
         (0.994, "99.4%", "99,4%"),
+        (1.304, "130%", "130%"),
     ],
 )
 def test_percentages_have_sensible_digits(fraction, en, it):
@@ -114,8 +115,8 @@ def test_percentages_have_sensible_digits(fraction, en, it):
 
 
 def test_percent_takes_a_fraction():
-    with pytest.raises(ValueError, match=r"fraction in \[0, 1\], got 52"):
-        claims.format_percent(52)
+    with pytest.raises(ValueError, match=r"fraction \(0.5 for 50%\), got -0.2"):
+        claims.format_percent(-0.2)
 
 
 def test_glue_number_glues_both_languages(monkeypatch):
@@ -149,3 +150,30 @@ def test_every_claim_of_the_book_is_listable():
     pages = sorted((ROOT / "book").glob("*/[0-9][0-9]_*.md"))
     for page in pages:
         list_claims.page_claims(page)  # raises on a claim that is not a plain string
+
+
+@pytest.mark.parametrize(
+    ("number", "article", "expected"),
+    [
+        ("52%", "il", "il 52%"),
+        ("8%", "il", "l'8%"),
+        ("83,5%", "al", "all'83,5%"),
+        ("11%", "del", "dell'11%"),
+        ("1,5%", "sul", "sull'1,5%"),
+        ("18%", "al", "al 18%"),
+        ("0,4%", "il", "lo 0,4%"),
+        ("0%", "dal", "dallo 0%"),
+        ("100%", "al", "al 100%"),
+    ],
+)
+def test_italian_articles_follow_the_sound_of_the_number(number, article, expected):
+    assert claims.italian_article(number, article) == expected
+
+
+def test_glue_number_puts_the_italian_article(monkeypatch):
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
+    claims.glue_number("drop", 0.083, percent=True, it_article="al")
+    assert glued == {"drop": "8.3%", "drop_it": "all'8,3%"}
+    with pytest.raises(ValueError, match="Unknown article 'la'"):
+        claims.glue_number("drop", 0.5, percent=True, it_article="la")
