@@ -139,11 +139,14 @@ def italian_article(number: str, article: str = "il") -> str:
     """``number`` (as written in Italian) after the article or articulated preposition it takes.
 
     ``article`` is the form before a consonant ("il", "al", "del", "dal", "nel", "sul"); the form
-    follows the sound of the number: "il 52%", "l'8%", "all'11%", "dello 0,5%".
+    follows the sound of the number: "il 52%", "l'8%", "all'11%", "dello 0,5%". A bound takes
+    words instead: "sotto lo 0,01%", "oltre il 99,9%".
     """
     if article not in _ARTICLES:
         raise ValueError(f"Unknown article {article!r}; use one of {', '.join(_ARTICLES)}.")
-    whole = number.lstrip("<>").split(",")[0].rstrip("%")
+    if number[0] in "<>":  # "<0,01%": "sotto lo 0,01%"; ">99,9%": "oltre il 99,9%"
+        return ("sotto " if number[0] == "<" else "oltre ") + italian_article(number[1:])
+    whole = number.split(",")[0].rstrip("%")
     if whole == "0":
         return f"{_ARTICLES[article]}o {number}"
     if whole in ("1", "11") or whole.startswith("8"):  # uno, undici, otto…: a vowel

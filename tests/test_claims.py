@@ -164,6 +164,8 @@ def test_every_claim_of_the_book_is_listable():
         ("0,4%", "il", "lo 0,4%"),
         ("0%", "dal", "dallo 0%"),
         ("100%", "al", "al 100%"),
+        ("<0,01%", "al", "sotto lo 0,01%"),
+        (">99,9%", "del", "oltre il 99,9%"),
     ],
 )
 def test_italian_articles_follow_the_sound_of_the_number(number, article, expected):
