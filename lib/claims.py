@@ -1,0 +1,200 @@
+"""The prose's claims, checked where their figure is computed, and its numbers in both languages.
+
+``expect(condition, "what the text says")`` fails the page (and so the strict build) when a claim
+true for any weights does not hold. A claim about what the *pretrained* network shows is marked
+``pretrained_only=True``: it fails the page only with pretrained weights; with random weights
+(``CNNX_RANDOM_WEIGHTS=1``) it is reported with the measured value, so the smoke build shows what
+was measured. Every call is recorded in ``REGISTRY``; ``scripts/list_claims.py`` lists the claims
+of the whole book from the pages' code.
+
+Twin pages run identical code, so ``glue_number("name", value)`` glues two renderings of a number:
+``name`` for the English page and ``name_it`` for the Italian one (decimal comma).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .models import random_weights_requested
+
+LANGUAGES = ("en", "it")
+
+
+class ClaimError(AssertionError):
+    """A claim of the text that the page's own computation contradicts."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    held: bool
+    pretrained_only: bool
+    checked: bool
+    measured: str | None
+
+
+REGISTRY: list[Claim] = []
+
+
+def expect(
+    condition,
+    claim: str,
+    *,
+    pretrained_only: bool = False,
+    measured: str | None = None,
+) -> bool:
+    """Check one claim of the text; return whether it holds.
+
+    ``condition`` is a bool (or a one-element array or tensor); ``measured`` says in words what
+    was measured (shown when the claim fails or is only reported).
+    """
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError("expect() needs the claim as a non-empty string, as the text states it.")
+    held = _truth(condition, claim)
+    checked = not pretrained_only or not random_weights_requested()
+    REGISTRY.append(Claim(claim, held, pretrained_only, checked, measured))
+    seen = f" (measured: {measured})" if measured else ""
+    if checked and not held:
+        kind = "with pretrained weights" if pretrained_only else "for any weights"
+        raise ClaimError(
+            f"The text claims {kind}: {claim!r}, but the computation says otherwise{seen}. "
+            "Correct the text or the computation."
+        )
+    if not checked:
+        verdict = "holds here too" if held else "does not hold here"
+        print(
+            f"Claim about the pretrained network, not checked with random weights: {claim}{seen}"
+            f" — {verdict}."
+        )
+    return held
+
+
+def _truth(condition, claim: str) -> bool:
+    if isinstance(condition, bool):
+        return condition
+    try:
+        value = condition.item()  # a numpy bool, a one-element array or tensor
+    except (AttributeError, ValueError, RuntimeError):
+        value = None
+    if isinstance(value, bool):
+        return value
+    raise TypeError(
+        f"expect() got {type(condition).__name__} for {claim!r}: pass a single truth value "
+        "(a comparison such as `a < b`, or `all(...)` over several)."
+    )
+
+
+def format_number(value: float, lang: str = "en", *, digits: int | None = None) -> str:
+    """``value`` as the prose writes it: fixed notation, ``digits`` decimals.
+
+    Without ``digits``: three significant digits below 100 and none after the point above it;
+    below 0.001, ``4.7 × 10⁻⁷``. Italian writes a decimal comma.
+    """
+    _check_language(lang)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"Cannot write {value} in the text: the computation gave no number.")
+    if digits is None:
+        magnitude = abs(value)
+        if 0 < magnitude < 1e-3:
+            return _scientific(value, lang)
+        digits = 0 if magnitude >= 100 or magnitude == 0 else 2 - math.floor(math.log10(magnitude))
+    if digits < 0:
+        raise ValueError(f"digits={digits}: the number of decimals cannot be negative.")
+    text = f"{value:.{digits}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")  # no "-0.00"
+    return text.replace(".", ",") if lang == "it" else text
+
+
+def format_percent(fraction: float, lang: str = "en") -> str:
+    """A fraction (1 = 100%) as a percentage with sensible digits: "52%", "3.3%", "0.047%".
+
+    Whole percent from 10% up, one decimal from 1%, two significant digits below; never
+    "100%" or "0%" for a fraction that is not exactly 1 or 0 ("<0.01%", ">99.9%").
+    """
+    fraction = float(fraction)
+    if not fraction >= 0:
+        raise ValueError(f"format_percent() takes a fraction (0.5 for 50%), got {fraction}.")
+    percent = 100 * fraction
+    if percent in (0, 100):
+        return f"{percent:.0f}%"
+    if percent < 0.01:
+        return "<" + format_number(0.01, lang, digits=2) + "%"
+    if 99.9 < percent < 100:
+        return ">" + format_number(99.9, lang, digits=1) + "%"
+    if 99 <= percent < 100:
+        digits = 1
+    elif percent >= 10:
+        digits = 0
+    elif percent >= 1:
+        digits = 1
+    else:
+        digits = 1 - math.floor(math.log10(percent))
+    return format_number(percent, lang, digits=digits) + "%"
+
+
+def italian_article(number: str, article: str = "il") -> str:
+    """``number`` (as written in Italian) after the article or articulated preposition it takes.
+
+    ``article`` is the form before a consonant ("il", "al", "del", "dal", "nel", "sul"); the form
+    follows the sound of the number: "il 52%", "l'8%", "all'11%", "dello 0,5%". A bound takes
+    words instead: "sotto lo 0,01%", "oltre il 99,9%".
+    """
+    if article not in _ARTICLES:
+        raise ValueError(f"Unknown article {article!r}; use one of {', '.join(_ARTICLES)}.")
+    if number[0] in "<>":  # "<0,01%": "sotto lo 0,01%"; ">99,9%": "oltre il 99,9%"
+        return ("sotto " if number[0] == "<" else "oltre ") + italian_article(number[1:])
+    whole = number.split(",")[0].rstrip("%")
+    if whole == "0":
+        return f"{_ARTICLES[article]}o {number}"
+    if whole in ("1", "11") or whole.startswith("8"):  # uno, undici, otto…: a vowel
+        return f"{_ARTICLES[article]}'{number}"
+    return f"{article} {number}"
+
+
+_ARTICLES = {"il": "l", "al": "all", "del": "dell", "dal": "dall", "nel": "nell", "sul": "sull"}
+
+
+def glue_number(
+    name: str,
+    value: float,
+    *,
+    digits: int | None = None,
+    percent: bool = False,
+    it_article: str | None = None,
+) -> dict[str, str]:
+    """Glue ``value`` as ``name`` (English) and ``name_it`` (Italian); return both texts.
+
+    ``percent=True`` takes a fraction (0.5 for 50%) and writes it with ``format_percent`` (the sign
+    included, so the prose must not add one). ``it_article`` ("il", "al", "del"…) puts the
+    Italian article that the number takes in front of ``name_it``: "al 52%" but "all'8%".
+    """
+    from myst_nb import glue
+
+    texts = {}
+    for lang in LANGUAGES:
+        if percent:
+            texts[lang] = format_percent(value, lang)
+        else:
+            texts[lang] = format_number(value, lang, digits=digits)
+        if lang == "it" and it_article:
+            texts[lang] = italian_article(texts[lang], it_article)
+        glue(name if lang == "en" else f"{name}_{lang}", texts[lang], display=False)
+    return texts
+
+
+def _scientific(value: float, lang: str) -> str:
+    mantissa, exponent = f"{value:.1e}".split("e")
+    superscript = str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    if lang == "it":
+        mantissa = mantissa.replace(".", ",")
+    return f"{mantissa} × 10{superscript}"
+
+
+def _check_language(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ValueError(
+            f"Unknown language {lang!r}; the book is written in {', '.join(LANGUAGES)}."
+        )
