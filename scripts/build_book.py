@@ -1,11 +1,16 @@
-"""Build the executed HTML book into _build/html (what `make book` and `make test` run).
+"""Build the executed HTML book, one edition per language, into _build/html.
 
     python scripts/build_book.py            # the real book: pretrained weights, downloads once
     python scripts/build_book.py --smoke    # offline smoke build: quick profile, random weights
     python scripts/build_book.py --force    # re-execute every page (release builds)
 
+Each language is an edition of its own (``book/it`` and ``book/en``, each with its ``_toc.yml``),
+built with Sphinx's ``language`` set to it, into ``_build/html/it`` and ``_build/html/en``;
+``_build/html/index.html`` (from ``book/index.html``) offers both. Every page links to its twin,
+the page of the other edition with the same chapter number.
+
 The build is strict: any cell error or Sphinx warning fails it. Executions are cached in
-_build/.jupyter_cache, keyed by the code cells, so twin pages run once. The cache is also wiped
+_build/.jupyter_cache, shared by the editions and keyed by the code cells, so twin pages run once. The cache is also wiped
 when anything else that shapes the outputs changes: the code of ``lib``, the profile, the
 random-weights switch or the kind of device (a stamp file records them).
 """
@@ -21,10 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / "execution-stamp.txt"
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
+HTML = ROOT / "_build" / "html"
+EDITIONS = {"it": "Spiegare le CNN", "en": "Explainability of CNNs"}  # language: title
+BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
 
 
 def execution_stamp() -> str:
@@ -54,10 +64,57 @@ def prepare(smoke: bool) -> None:
             assets.fetch(name)
 
 
-def jupyter_book_command(book: Path) -> list[str]:
+def jupyter_book_command(book: Path, *options: str) -> list[str]:
     """The strict build command: every warning is an error, and all of them are reported."""
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    return [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going"]
+    return [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going", *options]
+
+
+def chapters(language: str) -> list[Path]:
+    return sorted((ROOT / "book" / language).glob("[0-9][0-9]_*.md"))
+
+
+def twin_pages(language: str) -> dict[str, str]:
+    """Each page of the edition -> the relative URL of its twin in the other edition."""
+    other = next(lang for lang in EDITIONS if lang != language)
+    theirs = {page.name[:2]: page.stem for page in chapters(other)}
+    twins = {page.stem: f"../{other}/{theirs[page.name[:2]]}.html" for page in chapters(language)}
+    twins[BIBLIOGRAPHY[language]] = f"../{other}/{BIBLIOGRAPHY[other]}.html"
+    return twins
+
+
+def edition_config(language: str) -> dict:
+    """_config.yml with what makes an edition: its language, title, twins and shared cache."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    other = next(lang for lang in EDITIONS if lang != language)
+    config["title"] = EDITIONS[language]
+    config["bibtex_bibfiles"] = [str(ROOT / path) for path in config["bibtex_bibfiles"]]
+    config["execute"]["cache"] = str(CACHE)
+    config["repository"]["path_to_book"] = f"book/{language}"
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {
+        name: str(ROOT / path) for name, path in sphinx["local_extensions"].items()
+    }
+    sphinx["config"].update(
+        language=language, twin_language=other, twin_pages=twin_pages(language)
+    )
+    return config
+
+
+def build_edition(language: str) -> int:
+    """Build one edition into _build/editions/<language>, then copy its HTML into place."""
+    workdir = ROOT / "_build" / "editions" / language
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "_config.yml"
+    config.write_text(yaml.safe_dump(edition_config(language), allow_unicode=True), "utf-8")
+    command = jupyter_book_command(
+        ROOT / "book" / language, "--config", str(config), "--path-output", str(workdir)
+    )
+    done = subprocess.run(command, cwd=ROOT)
+    if done.returncode == 0:
+        shutil.rmtree(HTML / language, ignore_errors=True)
+        shutil.copytree(workdir / "_build" / "html", HTML / language)
+    return done.returncode
 
 
 def main() -> int:
@@ -94,17 +151,20 @@ def main() -> int:
     print(stamp, flush=True)
 
     start = time.perf_counter()
-    done = subprocess.run(jupyter_book_command(ROOT), cwd=ROOT)
-    minutes = (time.perf_counter() - start) / 60
-    if done.returncode != 0:
-        print(
-            f"\nThe build FAILED after {minutes:.1f} min (see the messages above and "
-            "_build/html/reports/).",
-            file=sys.stderr,
-        )
-        return done.returncode
+    for language in EDITIONS:
+        returncode = build_edition(language)
+        if returncode != 0:
+            minutes = (time.perf_counter() - start) / 60
+            print(
+                f"\nThe {language} edition FAILED after {minutes:.1f} min (see the messages above "
+                f"and _build/editions/{language}/_build/html/reports/).",
+                file=sys.stderr,
+            )
+            return returncode
+    shutil.copy(ROOT / "book" / "index.html", HTML / "index.html")
     STAMP.write_text(stamp)
-    print(f"\nBuilt in {minutes:.1f} min: {ROOT / '_build' / 'html' / 'index.html'}")
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\nBuilt in {minutes:.1f} min: {HTML / 'index.html'}")
     return 0
 
 
