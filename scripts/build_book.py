@@ -10,9 +10,10 @@ built with Sphinx's ``language`` set to it, into ``_build/html/it`` and ``_build
 the page of the other edition with the same chapter number.
 
 The build is strict: any cell error or Sphinx warning fails it. Executions are cached in
-_build/.jupyter_cache, shared by the editions and keyed by the code cells, so twin pages run once. The cache is also wiped
-when anything else that shapes the outputs changes: the code of ``lib``, the profile, the
-random-weights switch or the kind of device (a stamp file records them).
+_build/.jupyter_cache, shared by the editions and keyed by the code cells, so twin pages run
+once. The cache is also wiped when anything else that shapes the outputs changes: the code of
+``lib``, the profile, the random-weights switch or the kind of device (a stamp file records
+them).
 """
 
 from __future__ import annotations
@@ -95,9 +96,7 @@ def edition_config(language: str) -> dict:
     sphinx["local_extensions"] = {
         name: str(ROOT / path) for name, path in sphinx["local_extensions"].items()
     }
-    sphinx["config"].update(
-        language=language, twin_language=other, twin_pages=twin_pages(language)
-    )
+    sphinx["config"].update(language=language, twin_language=other, twin_pages=twin_pages(language))
     return config
 
 
