@@ -66,9 +66,12 @@ def prepare(smoke: bool) -> None:
 
 
 def jupyter_book_command(book: Path, *options: str) -> list[str]:
-    """The strict build command: every warning is an error, and all of them are reported."""
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    return [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going", *options]
+    """The strict build command: every warning is an error, and all of them are reported.
+
+    It runs with this interpreter, not the one a copied ``jupyter-book`` launcher may name.
+    """
+    jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+    return [*jupyter_book, "build", str(book), "-W", "-n", "--keep-going", *options]
 
 
 def chapters(language: str) -> list[Path]:
