@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (see README.md):
 #   make book   build the executed HTML book into _build/html (GPU when there is one)
-#   make test   lint, offline smoke build of the whole book, and the test suite
+#   make test   lint (code and the publishing workflow), offline smoke build of both editions,
+#               and the test suite (with every notebook run in a fresh Colab-like environment)
 # Both create .venv and install requirements.txt + the package, unless a virtual environment
 # is already active, in which case they install into that one.
 
@@ -23,6 +24,7 @@ book: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(ENV_DIR)/bin/actionlint
 	$(PY) scripts/sync_pages.py --check
 	$(PY) scripts/build_book.py --smoke
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
@@ -36,6 +38,7 @@ unit: $(INSTALLED)
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(ENV_DIR)/bin/actionlint
 
 format: $(INSTALLED)
 	$(PY) -m ruff check --fix .

@@ -154,3 +154,9 @@ def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
     )
     print(done.stdout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-5000:]
+
+
+def test_binder_installs_the_same_extra_as_colab():
+    post_build = (ROOT / "binder" / "postBuild").read_text(encoding="utf-8")
+    assert 'pip install -e ".[book]"' in post_build
+    assert "[book] @" in sync_pages.colab_cell_source()
