@@ -34,7 +34,10 @@ CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / "execution-stamp.txt"
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 HTML = ROOT / "_build" / "html"
-EDITIONS = {"it": "Spiegare le CNN", "en": "Explainability of CNNs"}  # language: title
+EDITIONS = {  # language: title and author, in that language
+    "it": ("Spiegare le CNN", "Gli autori delle dispense del corso e chi vi ha contribuito"),
+    "en": ("Explainability of CNNs", "The authors of the course notes and their contributors"),
+}
 BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
 
 
@@ -91,7 +94,7 @@ def edition_config(language: str) -> dict:
     """_config.yml with what makes an edition: its language, title, twins and shared cache."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     other = next(lang for lang in EDITIONS if lang != language)
-    config["title"] = EDITIONS[language]
+    config["title"], config["author"] = EDITIONS[language]
     config["bibtex_bibfiles"] = [str(ROOT / path) for path in config["bibtex_bibfiles"]]
     config["execute"]["cache"] = str(CACHE)
     config["repository"]["path_to_book"] = f"book/{language}"
