@@ -15,6 +15,9 @@ ENV_DIR := .venv
 endif
 PY := $(ENV_DIR)/bin/python
 INSTALLED := $(ENV_DIR)/.cnnx-installed
+# make test runs every notebook in a fresh Colab-like environment, then builds the smoke book
+# from those executions (they are saved here) instead of running the pages a second time.
+EXECUTED := $(CURDIR)/_build/colab-executed
 
 .PHONY: book test smoke unit lint format sync env clean
 
@@ -26,7 +29,9 @@ test: $(INSTALLED)
 	$(PY) -m ruff format --check .
 	$(ENV_DIR)/bin/actionlint
 	$(PY) scripts/sync_pages.py --check
-	$(PY) scripts/build_book.py --smoke
+	rm -rf $(EXECUTED)
+	CNNX_COLAB_EXECUTED=$(EXECUTED) $(PY) -m pytest tests/test_colab.py
+	$(PY) scripts/build_book.py --smoke --executed $(EXECUTED)
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
 
 smoke: $(INSTALLED)

@@ -3,6 +3,7 @@
     python scripts/build_book.py            # the real book: pretrained weights, downloads once
     python scripts/build_book.py --smoke    # offline smoke build: quick profile, random weights
     python scripts/build_book.py --force    # re-execute every page (release builds)
+    python scripts/build_book.py --smoke --executed FOLDER  # reuse notebooks executed elsewhere
 
 Each language is an edition of its own (``book/it`` and ``book/en``, each with its ``_toc.yml``),
 built with Sphinx's ``language`` set to it, into ``_build/html/it`` and ``_build/html/en``;
@@ -68,6 +69,20 @@ def prepare(smoke: bool) -> None:
             assets.fetch(name)
 
 
+def cache_executed(folder: Path) -> int:
+    """Put already executed notebooks into the execution cache: their pages do not run again.
+
+    ``make test`` executes every notebook in a fresh Colab-like environment and saves it there.
+    """
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(CACHE))
+    notebooks = sorted(folder.glob("*.ipynb"))
+    for notebook in notebooks:
+        cache.cache_notebook_file(str(notebook), check_validity=False, overwrite=True)
+    return len(notebooks)
+
+
 def jupyter_book_command(book: Path, *options: str) -> list[str]:
     """The strict build command: every warning is an error, and all of them are reported.
 
@@ -128,6 +143,9 @@ def main() -> int:
         "--smoke", action="store_true", help="offline smoke build: quick profile and random weights"
     )
     parser.add_argument("--force", action="store_true", help="re-execute every page")
+    parser.add_argument(
+        "--executed", type=Path, help="a folder of executed notebooks whose outputs to reuse"
+    )
     args = parser.parse_args()
     if args.smoke:
         os.environ["CNNX_PROFILE"] = "quick"
@@ -154,6 +172,8 @@ def main() -> int:
             shutil.rmtree(CACHE)
     STAMP.parent.mkdir(exist_ok=True)
     print(stamp, flush=True)
+    if args.executed:
+        print(f"Reusing {cache_executed(args.executed)} notebook(s) executed in {args.executed}")
 
     start = time.perf_counter()
     for language in EDITIONS:

@@ -4,7 +4,9 @@ The environment is a new virtual environment with torch and torchvision already 
 Colab, linked from this environment, never modified), then exactly the ``%pip install`` of the
 notebooks' hidden first cell, pointed at a copy of this checkout instead of the repository URL.
 The notebooks then run from a folder outside the repository, with random weights and the quick
-profile. It takes minutes, so it runs in the smoke stage of `make test` only.
+profile. It takes minutes, so it runs in the smoke stage of `make test` only, which sets
+CNNX_COLAB_EXECUTED to a folder: the executed notebooks are saved there, and the smoke build
+takes their outputs from there instead of executing the pages again.
 """
 
 from __future__ import annotations
@@ -34,14 +36,17 @@ COPY_IGNORE = shutil.ignore_patterns(
 )
 RUNNER = """
 import sys, time
+from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-for path in sys.argv[2:]:
+run_in, save_in = sys.argv[1:3]
+for path in map(Path, sys.argv[3:]):
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=1800, resources={"metadata": {"path": sys.argv[1]}}).execute()
-    print(f"{path.rsplit('/', 1)[-1]:32s} {time.perf_counter() - start:6.1f} s", flush=True)
+    NotebookClient(notebook, timeout=1800, resources={"metadata": {"path": run_in}}).execute()
+    print(f"{path.name:32s} {time.perf_counter() - start:6.1f} s", flush=True)
+    nbformat.write(notebook, Path(save_in) / path.name)
 """
 
 
@@ -95,7 +100,7 @@ def test_install_command_is_the_cells_own():
 
 @pytest.mark.book
 @pytest.mark.skipif(
-    os.environ.get("CNNX_SMOKE_BUILT") != "1", reason="runs in the smoke stage of `make test`"
+    "CNNX_COLAB_EXECUTED" not in os.environ, reason="runs in the smoke stage of `make test`"
 )
 def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
     environment = tmp_path / "venv"
@@ -136,7 +141,10 @@ def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
         CNNX_CACHE=os.environ["CNNX_CACHE"],
         TORCH_HOME=os.environ["TORCH_HOME"],
         OMP_NUM_THREADS="1",
+        TQDM_DISABLE="1",  # as in the book's build: these outputs become its pages
     )
+    executed = Path(os.environ["CNNX_COLAB_EXECUTED"])
+    executed.mkdir(parents=True, exist_ok=True)
     outside = tmp_path / "run"
     outside.mkdir()
     # Twins run identical code (tested in test_book.py): one notebook per chapter runs it.
@@ -145,7 +153,7 @@ def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
     for notebook in notebooks:
         assert nbformat.read(notebook, as_version=4).cells[0].metadata["tags"] == ["remove-cell"]
     done = subprocess.run(
-        [str(python), "-c", RUNNER, str(outside), *map(str, notebooks)],
+        [str(python), "-c", RUNNER, str(outside), str(executed), *map(str, notebooks)],
         cwd=outside,
         env=env,
         capture_output=True,
