@@ -36,7 +36,7 @@ STAMP = ROOT / "_build" / "execution-stamp.txt"
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 HTML = ROOT / "_build" / "html"
 EDITIONS = {  # language: title and author, in that language
-    "it": ("Spiegare le CNN", "Gli autori delle dispense del corso e chi vi ha contribuito"),
+    "it": ("Spiegare le CNN", "chi ha scritto le dispense del corso e chi vi ha contribuito"),
     "en": ("Explainability of CNNs", "The authors of the course notes and their contributors"),
 }
 BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
