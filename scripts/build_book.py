@@ -173,6 +173,9 @@ def main() -> int:
     STAMP.parent.mkdir(exist_ok=True)
     print(stamp, flush=True)
     if args.executed:
+        if not args.executed.is_dir():
+            print(f"--executed {args.executed}: no such folder of notebooks.", file=sys.stderr)
+            return 1
         print(f"Reusing {cache_executed(args.executed)} notebook(s) executed in {args.executed}")
 
     start = time.perf_counter()
