@@ -30,7 +30,7 @@ test: $(INSTALLED)
 	$(ENV_DIR)/bin/actionlint
 	$(PY) scripts/sync_pages.py --check
 	rm -rf $(EXECUTED)
-	CNNX_COLAB_EXECUTED=$(EXECUTED) $(PY) -m pytest tests/test_colab.py
+	CNNX_COLAB_EXECUTED=$(EXECUTED) $(PY) -m pytest -rP tests/test_colab.py
 	$(PY) scripts/build_book.py --smoke --executed $(EXECUTED)
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
 
