@@ -53,6 +53,14 @@ def test_twins_have_identical_code(page):
     assert _code_cells(page) == _code_cells(twin), f"{page.name} and {twin.name} run different code"
 
 
+@pytest.mark.parametrize(
+    "page", [p for p in IT + EN if _number(p) in {"01", "02", "03", "04"}], ids=lambda p: p.name
+)
+def test_chapters_that_transform_a_picture_end_with_your_own_image(page):
+    last = _code_cells(page)[-1]
+    assert 'MY_IMAGE = ""' in last and "own_image.load(MY_IMAGE" in last, page.name
+
+
 @pytest.mark.parametrize("language", ["it", "en"])
 def test_twin_switch_targets_pair_pages_by_chapter_number(language):
     other = "en" if language == "it" else "it"
