@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (see README.md):
 #   make book   build the executed HTML book into _build/html (GPU when there is one)
-#   make test   lint, offline smoke build of the whole book, and the test suite
+#   make test   lint (code and the publishing workflow), offline smoke build of both editions,
+#               and the test suite (with every notebook run in a fresh Colab-like environment)
 # Both create .venv and install requirements.txt + the package, unless a virtual environment
 # is already active, in which case they install into that one.
 
@@ -14,17 +15,23 @@ ENV_DIR := .venv
 endif
 PY := $(ENV_DIR)/bin/python
 INSTALLED := $(ENV_DIR)/.cnnx-installed
+# make test runs every notebook in a fresh Colab-like environment, then builds the smoke book
+# from those executions (they are saved here) instead of running the pages a second time.
+EXECUTED := $(CURDIR)/_build/colab-executed
 
 .PHONY: book test smoke unit lint format sync env clean
 
 book: $(INSTALLED)
 	$(PY) scripts/build_book.py $(if $(FORCE),--force)
 
-test: lint smoke
+test: lint
+	rm -rf $(EXECUTED)
+	CNNX_COLAB_EXECUTED=$(EXECUTED) $(PY) -m pytest -rP tests/test_colab.py
+	$(MAKE) smoke FROM=$(EXECUTED)
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
 
 smoke: $(INSTALLED)
-	$(PY) scripts/build_book.py --smoke
+	$(PY) scripts/build_book.py --smoke $(if $(FROM),--executed $(FROM))
 
 unit: $(INSTALLED)
 	$(PY) -m pytest -m "not book"
@@ -32,6 +39,7 @@ unit: $(INSTALLED)
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(ENV_DIR)/bin/actionlint
 	$(PY) scripts/sync_pages.py --check
 
 format: $(INSTALLED)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,6 +33,7 @@ def load_image(source, max_side: int | None = None) -> torch.Tensor:
     ``source`` may be a path, an ``http(s)://`` or ``file://`` URL, a PIL image, a NumPy array
     (``H×W``, ``H×W×3`` or ``H×W×4``; uint8, uint16 or float in [0, 1]) or a tensor (``3×H×W``
     or ``1×3×H×W`` in [0, 1]). Grey, RGBA, palette and 16-bit images are converted to RGB.
+    Photos are turned the way their EXIF orientation says (phones store them sideways).
     ``max_side`` resizes so that the longest side has that many pixels.
     """
     if isinstance(source, torch.Tensor):
@@ -109,6 +110,7 @@ def _check_size(width: int, height: int, name: str = "The image") -> None:
 
 def _from_pil(image: Image.Image) -> torch.Tensor:
     _check_size(*image.size)
+    image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16- and 32-bit greyscale
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0

@@ -1,13 +1,20 @@
-"""Build the executed HTML book into _build/html (what `make book` and `make test` run).
+"""Build the executed HTML book, one edition per language, into _build/html.
 
     python scripts/build_book.py            # the real book: pretrained weights, downloads once
     python scripts/build_book.py --smoke    # offline smoke build: quick profile, random weights
     python scripts/build_book.py --force    # re-execute every page (release builds)
+    python scripts/build_book.py --smoke --executed FOLDER  # reuse notebooks executed elsewhere
+
+Each language is an edition of its own (``book/it`` and ``book/en``, each with its ``_toc.yml``),
+built with Sphinx's ``language`` set to it, into ``_build/html/it`` and ``_build/html/en``;
+``_build/html/index.html`` (from ``book/index.html``) offers both. Every page links to its twin,
+the page of the other edition with the same chapter number.
 
 The build is strict: any cell error or Sphinx warning fails it. Executions are cached in
-_build/.jupyter_cache, keyed by the code cells, so twin pages run once. The cache is also wiped
-when anything else that shapes the outputs changes: the code of ``lib``, the profile, the
-random-weights switch or the kind of device (a stamp file records them).
+_build/.jupyter_cache, shared by the editions and keyed by the code cells, so twin pages run
+once. The cache is also wiped when anything else that shapes the outputs changes: the code of
+``lib``, the profile, the random-weights switch or the kind of device (a stamp file records
+them).
 """
 
 from __future__ import annotations
@@ -21,10 +28,18 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / "execution-stamp.txt"
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
+HTML = ROOT / "_build" / "html"
+EDITIONS = {  # language: title and author, in that language
+    "it": ("Spiegare le CNN", "chi ha scritto le dispense del corso e chi vi ha contribuito"),
+    "en": ("Explainability of CNNs", "The authors of the course notes and their contributors"),
+}
+BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
 
 
 def execution_stamp() -> str:
@@ -54,10 +69,72 @@ def prepare(smoke: bool) -> None:
             assets.fetch(name)
 
 
-def jupyter_book_command(book: Path) -> list[str]:
-    """The strict build command: every warning is an error, and all of them are reported."""
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    return [str(jupyter_book), "build", str(book), "-W", "-n", "--keep-going"]
+def cache_executed(folder: Path) -> int:
+    """Put already executed notebooks into the execution cache: their pages do not run again.
+
+    ``make test`` executes every notebook in a fresh Colab-like environment and saves it there.
+    """
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(CACHE))
+    notebooks = sorted(folder.glob("*.ipynb"))
+    for notebook in notebooks:
+        cache.cache_notebook_file(str(notebook), check_validity=False, overwrite=True)
+    return len(notebooks)
+
+
+def jupyter_book_command(book: Path, *options: str) -> list[str]:
+    """The strict build command: every warning is an error, and all of them are reported.
+
+    It runs with this interpreter, not the one a copied ``jupyter-book`` launcher may name.
+    """
+    jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+    return [*jupyter_book, "build", str(book), "-W", "-n", "--keep-going", *options]
+
+
+def chapters(language: str) -> list[Path]:
+    return sorted((ROOT / "book" / language).glob("[0-9][0-9]_*.md"))
+
+
+def twin_pages(language: str) -> dict[str, str]:
+    """Each page of the edition -> the relative URL of its twin in the other edition."""
+    other = next(lang for lang in EDITIONS if lang != language)
+    theirs = {page.name[:2]: page.stem for page in chapters(other)}
+    twins = {page.stem: f"../{other}/{theirs[page.name[:2]]}.html" for page in chapters(language)}
+    twins[BIBLIOGRAPHY[language]] = f"../{other}/{BIBLIOGRAPHY[other]}.html"
+    return twins
+
+
+def edition_config(language: str) -> dict:
+    """_config.yml with what makes an edition: its language, title, twins and shared cache."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    other = next(lang for lang in EDITIONS if lang != language)
+    config["title"], config["author"] = EDITIONS[language]
+    config["bibtex_bibfiles"] = [str(ROOT / path) for path in config["bibtex_bibfiles"]]
+    config["execute"]["cache"] = str(CACHE)
+    config["repository"]["path_to_book"] = f"book/{language}"
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {
+        name: str(ROOT / path) for name, path in sphinx["local_extensions"].items()
+    }
+    sphinx["config"].update(language=language, twin_language=other, twin_pages=twin_pages(language))
+    return config
+
+
+def build_edition(language: str) -> int:
+    """Build one edition into _build/editions/<language>, then copy its HTML into place."""
+    workdir = ROOT / "_build" / "editions" / language
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "_config.yml"
+    config.write_text(yaml.safe_dump(edition_config(language), allow_unicode=True), "utf-8")
+    command = jupyter_book_command(
+        ROOT / "book" / language, "--config", str(config), "--path-output", str(workdir)
+    )
+    done = subprocess.run(command, cwd=ROOT)
+    if done.returncode == 0:
+        shutil.rmtree(HTML / language, ignore_errors=True)
+        shutil.copytree(workdir / "_build" / "html", HTML / language)
+    return done.returncode
 
 
 def main() -> int:
@@ -66,6 +143,9 @@ def main() -> int:
         "--smoke", action="store_true", help="offline smoke build: quick profile and random weights"
     )
     parser.add_argument("--force", action="store_true", help="re-execute every page")
+    parser.add_argument(
+        "--executed", type=Path, help="a folder of executed notebooks whose outputs to reuse"
+    )
     args = parser.parse_args()
     if args.smoke:
         os.environ["CNNX_PROFILE"] = "quick"
@@ -92,19 +172,27 @@ def main() -> int:
             shutil.rmtree(CACHE)
     STAMP.parent.mkdir(exist_ok=True)
     print(stamp, flush=True)
+    if args.executed:
+        if not args.executed.is_dir():
+            print(f"--executed {args.executed}: no such folder of notebooks.", file=sys.stderr)
+            return 1
+        print(f"Reusing {cache_executed(args.executed)} notebook(s) executed in {args.executed}")
 
     start = time.perf_counter()
-    done = subprocess.run(jupyter_book_command(ROOT), cwd=ROOT)
-    minutes = (time.perf_counter() - start) / 60
-    if done.returncode != 0:
-        print(
-            f"\nThe build FAILED after {minutes:.1f} min (see the messages above and "
-            "_build/html/reports/).",
-            file=sys.stderr,
-        )
-        return done.returncode
+    for language in EDITIONS:
+        returncode = build_edition(language)
+        if returncode != 0:
+            minutes = (time.perf_counter() - start) / 60
+            print(
+                f"\nThe {language} edition FAILED after {minutes:.1f} min (see the messages above "
+                f"and _build/editions/{language}/_build/html/reports/).",
+                file=sys.stderr,
+            )
+            return returncode
+    shutil.copy(ROOT / "book" / "index.html", HTML / "index.html")
     STAMP.write_text(stamp)
-    print(f"\nBuilt in {minutes:.1f} min: {ROOT / '_build' / 'html' / 'index.html'}")
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\nBuilt in {minutes:.1f} min: {HTML / 'index.html'}")
     return 0
 
 

@@ -29,19 +29,27 @@ def repository() -> tuple[str, str]:
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
+def install_requirement(source: str) -> str:
+    """What the Colab cell installs: the package with its `book` extra, from ``source``."""
+    return f"cnn-explainability-book[book] @ {source}"
+
+
 def colab_cell_source() -> str:
     url, branch = repository()
     return (
-        "# Colab only: install this book's package (`lib`) and what it needs.\n"
+        "# Colab only: install this book's package (`lib`) and what the notebook imports.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "git+{url}@{branch}"'
+        f'    %pip install --quiet "{install_requirement(f"git+{url}@{branch}")}"'
     )
 
 
 def pages() -> list[Path]:
-    return sorted(p for lang in ("it", "en") for p in (ROOT / "book" / lang).glob("*.md"))
+    """The chapters (``NN_name.md``) of both editions."""
+    return sorted(
+        p for lang in ("it", "en") for p in (ROOT / "book" / lang).glob("[0-9][0-9]_*.md")
+    )
 
 
 def _is_colab_cell(cell) -> bool:

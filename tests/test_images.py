@@ -21,6 +21,24 @@ def test_png_path_loads_as_unit_range_batch(tmp_path):
     assert image.is_contiguous()
 
 
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored sideways (EXIF orientation 6: turn 90° clockwise) loads upright."""
+    stored = np.zeros((30, 40, 3), dtype=np.uint8)
+    stored[:, :20] = (255, 0, 0)  # left half red, right half blue, as stored in the file
+    stored[:, 20:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    image = load_image(path)
+    assert image.shape == (1, 3, 40, 30)  # portrait: taller than wide
+    top, bottom = image[0, :, :18].mean(dim=(1, 2)), image[0, :, 22:].mean(dim=(1, 2))
+    assert top[0] > 0.9 and top[2] < 0.1  # the stored left (red) is now on top
+    assert bottom[2] > 0.9 and bottom[0] < 0.1
+    with Image.open(path) as opened:  # the same from an already opened PIL image
+        assert load_image(opened).shape == (1, 3, 40, 30)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="No file at .*nothing.png"):
         load_image(tmp_path / "nothing.png")
