@@ -136,30 +136,11 @@ def test_guided_dreams_raise_their_target():
     def channel_sum(x, c=2):
         return -dream_objective(model, "conv2", channel=c)(x).item()
 
-    out = dream(
-        model,
-        image,
-        layer="conv2",
-        channel=2,
-        octaves=1,
-        steps=8,
-        optimizer=STEP,
-        jitter=0,
-        progress=False,
-    ).image
+    short = dict(octaves=1, steps=8, optimizer=STEP, jitter=0, progress=False)
+    out = dream(model, image, layer="conv2", channel=2, **short).image
     assert channel_sum(out) > channel_sum(image)
     logit = dream_objective(model, "logits", class_index=1)
-    out = dream(
-        model,
-        image,
-        layer="logits",
-        class_index=1,
-        octaves=1,
-        steps=8,
-        optimizer=STEP,
-        jitter=0,
-        progress=False,
-    ).image
+    out = dream(model, image, layer="logits", class_index=1, **short).image
     assert logit(out).item() < logit(image).item()  # a loss: minus the logit
     guide = torch.rand(1, 3, 32, 32)
     guided = dream_objective(model, "relu2", guide=guide)
