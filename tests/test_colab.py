@@ -52,8 +52,8 @@ for path in map(Path, sys.argv[3:]):
         notebook, timeout=1800, record_timing=False, resources={"metadata": {"path": run_in}}
     )
     client.execute()  # without timings: the book's cache matches cells on their metadata
-    print(f"{path.name:32s} {time.perf_counter() - start:6.1f} s", flush=True)
-    nbformat.write(notebook, Path(save_in) / path.name)
+    print(f"{path.parent.name}/{path.name:32s} {time.perf_counter() - start:6.1f} s", flush=True)
+    nbformat.write(notebook, Path(save_in) / f"{path.parent.name}_{path.name}")  # it_, en_
 """
 
 
