@@ -40,6 +40,8 @@ EDITIONS = {  # language: title and author, in that language
     "en": ("Explainability of CNNs", "The authors of the course notes and their contributors"),
 }
 BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
+# myst-nb's labels of a hidden cell ("Show code cell source"), which the theme does not translate.
+CELL_PROMPTS = {"it": ("Mostra la cella", "Nascondi la cella")}
 
 
 def execution_stamp() -> str:
@@ -118,6 +120,9 @@ def edition_config(language: str) -> dict:
         name: str(ROOT / path) for name, path in sphinx["local_extensions"].items()
     }
     sphinx["config"].update(language=language, twin_language=other, twin_pages=twin_pages(language))
+    if language in CELL_PROMPTS:
+        show, hide = CELL_PROMPTS[language]
+        sphinx["config"].update(nb_code_prompt_show=show, nb_code_prompt_hide=hide)
     return config
 
 

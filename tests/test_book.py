@@ -231,6 +231,8 @@ def test_each_edition_speaks_its_language_and_stays_in_it(language):
         assert page.html["lang"] == language, name
         search, previous, following = INTERFACE[language]
         assert search in page.get_text(" "), f"{language}/{name}: no '{search}'"
+        if language == "it":
+            assert "Show code cell" not in page.get_text(" "), f"{name}: an English label"
         chain = page.select_one(".prev-next-area").get_text(" ")
         assert previous in chain or following in chain, f"{language}/{name}: {chain.split()}"
         switches = page.select("p.twin-switch a")
