@@ -50,16 +50,28 @@ _NOT_PROSE = [
 ALLOWED: list[tuple[str, str, str]] = [
     ("en/00_introduction.md", "every pixel 0.5", "the exercise's input, a setting"),
     ("it/00_introduzione.md", "ogni pixel vale 0,5", "the exercise's input, a setting"),
-    ("en/01_visualization.md", "learning rate 0.05", "the cited paper's settings"),
-    ("it/01_visualizzazione.md", "learning rate 0.05", "the cited paper's settings"),
-    ("en/01_visualization.md", "±10%", "the range of the random transforms, a setting"),
-    ("it/01_visualizzazione.md", "±10%", "the range of the random transforms, a setting"),
-    ("en/01_visualization.md", "holds 90% of the gradient", "the definition of the field"),
-    ("it/01_visualizzazione.md", "il 90% del gradiente", "the definition of the field"),
-    ("en/02_recreating.md", "momentum 0.9", "the cited paper's settings"),
-    ("it/02_ricreare.md", "momento 0,9", "the cited paper's settings"),
+    ("en/01_visualization.md", "up to ±10%", "the range of lib.transforms' random scaling"),
+    ("it/01_visualizzazione.md", "fino a ±10%", "the range of lib.transforms' random scaling"),
+    ("en/02_recreating.md", "momentum 0.9", "the cited paper's setting"),
+    ("it/02_ricreare.md", "momento 0,9", "the cited paper's setting"),
     ("en/04_style_transfer.md", "CC BY 3.0", "the licence's name"),
     ("it/04_trasferimento_stile.md", "CC BY 3.0", "the licence's name"),
+    ("en/05_data_manifolds.md", "more than 99% confidence", "the cited paper's figure"),
+    ("it/05_manifold_dati.md", "più del 99% di confidenza", "the cited paper's figure"),
+    (
+        "en/05_data_manifolds.md",
+        "over ten times 0.001",
+        "the comparison that claims.expect checks in the cell above (pretrained weights)",
+    ),
+    (
+        "it/05_manifold_dati.md",
+        "oltre dieci volte 0,001",
+        "the comparison that claims.expect checks in the cell above (pretrained weights)",
+    ),
+    ("en/06_autoencoders.md", "0.5 = no separation", "the definition of the AUROC"),
+    ("it/06_autoencoder.md", "0,5 = nessuna separazione", "the definition of the AUROC"),
+    ("en/06_autoencoders.md", "0.1, 0.2 and 0.3", "the exercise's noise levels, settings"),
+    ("it/06_autoencoder.md", "0,1, 0,2 e 0,3", "the exercise's noise levels, settings"),
 ]
 
 
