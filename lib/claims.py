@@ -111,7 +111,8 @@ def format_number(value: float, lang: str = "en", *, digits: int | None = None) 
 def format_percent(fraction: float, lang: str = "en") -> str:
     """A fraction (1 = 100%) as a percentage with sensible digits: "52%", "3.3%", "0.047%".
 
-    Whole percent from 10% up, one decimal from 1%, two significant digits below; never
+    Whole percent from 10% up (one decimal between 99% and 99.9%, where it is not zero), one
+    decimal from 1%, two significant digits below; never
     "100%" or "0%" for a fraction that is not exactly 1 or 0 ("<0.01%", ">99.9%").
     """
     fraction = float(fraction)
@@ -125,7 +126,7 @@ def format_percent(fraction: float, lang: str = "en") -> str:
     if 99.9 < percent < 100:
         return ">" + format_number(99.9, lang, digits=1) + "%"
     if 99 <= percent < 100:
-        digits = 1
+        digits = 0 if round(percent, 1) == round(percent) else 1  # "99%", but "99.4%"
     elif percent >= 10:
         digits = 0
     elif percent >= 1:

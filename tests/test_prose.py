@@ -1,0 +1,173 @@
+"""The prose states no computed number by hand: what a page computes, it glues from the cell.
+
+The scan reads the Markdown of every page (not its code cells, front matter, mathematics,
+citations, glue and other roles, inline code, link targets or directive options) and reports every
+decimal number, percentage and multiplicative factor typed in the text. A number the reader sees
+must come from the computation that produces it (``claims.glue_number``); the few stated settings
+and paper figures that are not computed are listed in ``ALLOWED`` with their reason.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted((ROOT / "book").glob("*/[0-9][0-9]_*.md"))
+
+# "two times"/"due volte" is left out: in both languages it mostly means "twice" (an event).
+_WORDS = (
+    r"three|four|five|six|seven|eight|nine|ten|twenty|fifty|a hundred|hundred|a thousand"
+    r"|thousand|tre|quattro|cinque|sei|sette|otto|nove|dieci|venti|cinquanta|cento|mille"
+)
+NUMBER = re.compile(
+    r"\d+(?:[.,]\d+)?\s*%"  # 52%, 52 %, 3,3%
+    r"|\b\d+[.,]\d+\b"  # 0.05, 0,05
+    r"|(?<![\d×]\s)(?<![\d×])\b\d+(?:[.,]\d+)?\s*[×x](?!\s*\d)(?!\w)"  # 10×, 3x (not 8×8)
+    r"|(?<!\d)(?<!\d\s)×\s*\d+(?![.,]?\d*\s*[×x])"  # ×10 alone (not a size 3×224×224)
+    rf"|\b(?:\d+|{_WORDS})\s+(?:times|volte)\b",  # ten times, dieci volte
+    re.IGNORECASE,
+)
+
+# Removed before the scan: what is not prose.
+_NOT_PROSE = [
+    re.compile(r"^```.*?^```", re.S | re.M),  # fenced blocks: math, code, raw
+    re.compile(r"\$\$.*?\$\$", re.S),  # display mathematics
+    re.compile(r"\$[^$\n]+\$"),  # inline mathematics
+    re.compile(r"\{[\w:-]+\}`[^`]*`"),  # roles: glue, cite, math, ref, numref…
+    re.compile(r"`[^`]*`"),  # inline code
+    re.compile(r"\]\([^)]*\)"),  # link targets
+    re.compile(r"<https?://[^>]*>"),  # bare links
+    re.compile(r"<!--.*?-->", re.S),  # comments
+    re.compile(r"^\s*:[\w-]+:.*$", re.M),  # directive options (:class:, :name:, :width:)
+    re.compile(r"^:::.*$", re.M),  # directive fences and their arguments
+]
+
+# Typed numbers that the pages state rather than compute: page, the text around the number
+# (as typed, on one line), reason. A number is allowed only inside its own text, not anywhere
+# on the page.
+ALLOWED: list[tuple[str, str, str]] = [
+    ("en/00_introduction.md", "every pixel 0.5", "the exercise's input, a setting"),
+    ("it/00_introduzione.md", "ogni pixel vale 0,5", "the exercise's input, a setting"),
+    (
+        "en/01_visualization.md",
+        "up to ±10%",
+        "the fixed range of standard_robustness, named beside it",
+    ),
+    (
+        "it/01_visualizzazione.md",
+        "fino a ±10%",
+        "the fixed range of standard_robustness, named beside it",
+    ),
+    ("en/02_recreating.md", "momentum 0.9", "the cited paper's setting"),
+    ("it/02_ricreare.md", "momento 0,9", "the cited paper's setting"),
+    ("en/04_style_transfer.md", "CC BY 3.0", "the licence's name"),
+    ("it/04_trasferimento_stile.md", "CC BY 3.0", "the licence's name"),
+    ("en/05_data_manifolds.md", "more than 99% confidence", "the cited paper's figure"),
+    ("it/05_manifold_dati.md", "più del 99% di confidenza", "the cited paper's figure"),
+    (
+        "en/05_data_manifolds.md",
+        "over ten times 0.001",
+        "the comparison that claims.expect checks in the cell above (pretrained weights)",
+    ),
+    (
+        "it/05_manifold_dati.md",
+        "oltre dieci volte 0,001",
+        "the comparison that claims.expect checks in the cell above (pretrained weights)",
+    ),
+    ("en/06_autoencoders.md", "0.5 = no separation", "the definition of the AUROC"),
+    ("it/06_autoencoder.md", "0,5 = nessuna separazione", "the definition of the AUROC"),
+    ("en/06_autoencoders.md", "0.1, 0.2 and 0.3", "the exercise's noise levels, settings"),
+    ("it/06_autoencoder.md", "0,1, 0,2 e 0,3", "the exercise's noise levels, settings"),
+]
+
+
+def prose(text: str) -> str:
+    """The Markdown ``text`` with everything that is not prose blanked (lines are kept)."""
+    for pattern in _NOT_PROSE:
+        text = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    return text
+
+
+def typed_numbers(text: str) -> list[str]:
+    """The decimal numbers, percentages and factors typed in the prose of ``text``."""
+    return [m.group().strip() for m in NUMBER.finditer(prose(text))]
+
+
+def prose_hits(page: Path, allowed: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """(line, number) for every typed number in the prose of ``page`` outside ``allowed`` texts."""
+    text = page.read_text(encoding="utf-8")
+    front = re.match(r"---\n.*?\n---\n", text, re.S)  # the front matter: no prose
+    if front:
+        text = re.sub(r"[^\n]", " ", front.group()) + text[front.end() :]
+    hits = []
+    for number, line in enumerate(prose(text).splitlines(), 1):
+        spans = [(m.start(), m.end()) for a in allowed for m in re.finditer(re.escape(a), line)]
+        for m in NUMBER.finditer(line):
+            if not any(start <= m.start() and m.end() <= end for start, end in spans):
+                hits.append((number, m.group().strip()))
+    return hits
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("the error falls to 0.05 here", ["0.05"]),
+        ("l'errore scende a 0,05", ["0,05"]),
+        ("about 52% of them, 52 % in Italian style", ["52%", "52 %"]),
+        ("it is 10× slower, or 3x", ["10×", "3x"]),
+        ("about ten times worse; circa dieci volte peggio", ["ten times", "dieci volte"]),
+        ("it costs 4 times as much", ["4 times"]),
+        ("a gain of ×3 at most", ["×3"]),
+    ],
+)
+def test_the_scan_finds_typed_numbers(text, found):
+    assert typed_numbers(text) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the step $\\eta = 0.05$ and $$x = 1.5$$",
+        "the rate {glue:text}`lr` and {cite:p}`gatys2016image`",
+        "the call `optimize(lr=0.05)` in code",
+        "see [the figure](https://example.org/v1.2/fig.png)",
+        "```{code-cell} ipython3\nx = 0.05 * 10\n```",
+        ":::{figure} a.png\n:width: 80%\n:::",
+        "chapter 3, layers 1 to 5, 224 pixels, a 3x3 kernel? no: a 3-by-3 kernel",
+        "VGG19 and conv5_4, a 8×8 grid, a tensor 3×224×224, 3 × 224 × 224",
+    ],
+)
+def test_the_scan_ignores_what_is_not_a_typed_number(text):
+    assert typed_numbers(text) == []
+
+
+def _allowed(page: Path) -> tuple[str, ...]:
+    name = f"{page.parent.name}/{page.name}"
+    return tuple(text for where, text, _ in ALLOWED if where == name)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_prose_numbers_come_from_the_code(page):
+    typed = [f"line {line}: {text!r}" for line, text in prose_hits(page, _allowed(page))]
+    assert not typed, (
+        f"{page.name} types numbers in its prose; glue them from the cell that computes them "
+        f"(claims.glue_number) or, for a stated setting, list them in ALLOWED: {typed}"
+    )
+
+
+def test_every_allowed_text_is_still_in_its_page_and_holds_a_number():
+    for where, text, reason in ALLOWED:
+        assert reason.strip(), f"{where}: {text!r} needs its reason"
+        assert typed_numbers(text), f"{where}: {text!r} holds no number to allow"
+        assert text in prose((ROOT / "book" / where).read_text(encoding="utf-8")), (
+            f"{where} no longer types {text!r}: remove it from ALLOWED"
+        )
+
+
+def test_an_allowed_text_allows_only_its_own_number(tmp_path):
+    page = tmp_path / "01_page.md"
+    page.write_text("With momentum 0.9 as the paper.\nIt reached 0.9 here.\n", encoding="utf-8")
+    assert prose_hits(page, ("momentum 0.9",)) == [(2, "0.9")]
