@@ -3,7 +3,8 @@
 Environment variables (all optional):
 
 - ``CNNX_DEVICE``: force a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
-- ``CNNX_PROFILE``: ``quick`` (small images, few steps) or ``full`` (literature sizes).
+- ``CNNX_PROFILE``: ``quick`` (sizes at which the effects show, for a reader on a CPU),
+  ``full`` (literature sizes) or ``smoke`` (smallest sizes that run every cell: the test build).
   Without it the profile is ``full`` on a GPU and ``quick`` otherwise.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-PROFILES = ("quick", "full")
+PROFILES = ("smoke", "quick", "full")
 T = TypeVar("T")
 
 
@@ -49,7 +50,7 @@ def device_of(model: nn.Module) -> torch.device:
 
 
 def get_profile() -> str:
-    """``quick`` or ``full``: from ``CNNX_PROFILE``, else ``full`` on a GPU, ``quick`` otherwise."""
+    """A name from ``PROFILES``: ``CNNX_PROFILE``, else ``full`` on a GPU, ``quick`` otherwise."""
     chosen = os.environ.get("CNNX_PROFILE", "").strip().lower()
     if chosen:
         if chosen not in PROFILES:
@@ -60,9 +61,17 @@ def get_profile() -> str:
     return "full" if get_device().type == "cuda" else "quick"
 
 
-def by_profile(quick: T, full: T) -> T:
-    """Pick a setting by profile, so that chapters state both values where they use them."""
-    return full if get_profile() == "full" else quick
+def by_profile(*, quick: T, full: T, smoke: T | None = None) -> T:
+    """Pick a setting by profile, so that chapters state every value where they use it.
+
+    ``smoke`` defaults to ``quick``: a setting that is already small needs no third value.
+    """
+    profile = get_profile()
+    if profile == "full":
+        return full
+    if profile == "smoke" and smoke is not None:
+        return smoke
+    return quick
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

@@ -1,7 +1,7 @@
 """Build the executed HTML book, one edition per language, into _build/html.
 
     python scripts/build_book.py            # the real book: pretrained weights, downloads once
-    python scripts/build_book.py --smoke    # offline smoke build: quick profile, random weights
+    python scripts/build_book.py --smoke    # offline smoke build: smoke profile, random weights
     python scripts/build_book.py --force    # re-execute every page (release builds)
     python scripts/build_book.py --smoke --executed FOLDER  # reuse notebooks executed elsewhere
 
@@ -42,6 +42,8 @@ EDITIONS = {  # language: title and author, in that language
 BIBLIOGRAPHY = {"it": "bibliografia", "en": "references"}
 # myst-nb's labels of a hidden cell ("Show code cell source"), which the theme does not translate.
 CELL_PROMPTS = {"it": ("Mostra la cella", "Nascondi la cella")}
+# How a figure is named in its caption and in {numref} (Sphinx's own Italian default is "Fig.").
+FIGURE_NAMES = {"it": "Figura %s", "en": "Figure %s"}
 
 
 def execution_stamp() -> str:
@@ -119,7 +121,13 @@ def edition_config(language: str) -> dict:
     sphinx["local_extensions"] = {
         name: str(ROOT / path) for name, path in sphinx["local_extensions"].items()
     }
-    sphinx["config"].update(language=language, twin_language=other, twin_pages=twin_pages(language))
+    sphinx["config"].update(
+        language=language,
+        twin_language=other,
+        twin_pages=twin_pages(language),
+        numfig=True,
+        numfig_format={"figure": FIGURE_NAMES[language]},
+    )
     if language in CELL_PROMPTS:
         show, hide = CELL_PROMPTS[language]
         sphinx["config"].update(nb_code_prompt_show=show, nb_code_prompt_hide=hide)
@@ -145,7 +153,7 @@ def build_edition(language: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--smoke", action="store_true", help="offline smoke build: quick profile and random weights"
+        "--smoke", action="store_true", help="offline smoke build: smoke profile and random weights"
     )
     parser.add_argument("--force", action="store_true", help="re-execute every page")
     parser.add_argument(
@@ -153,7 +161,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.smoke:
-        os.environ["CNNX_PROFILE"] = "quick"
+        os.environ["CNNX_PROFILE"] = "smoke"
         os.environ["CNNX_RANDOM_WEIGHTS"] = "1"
         # On a small shared CPU, torch's threads wait for each other whenever another process
         # takes a core, and each step gets several times slower: one thread is the steady choice.

@@ -278,3 +278,44 @@ def test_smoke_build_output():
             assert html.count("<img") >= 1, f"{page.name} has no figure"
     intro = (SMOKE / "en" / "00_introduction.html").read_text(encoding="utf-8")
     assert intro.count("<img") >= 6  # the photo, five layers' maps and the sparsity curve
+
+
+EXERCISES = {"it": "Esercizi", "en": "Exercises"}
+
+
+def _numbered_figures(language: str, name: str) -> tuple[dict[str, str], BeautifulSoup]:
+    """A page's numbered figures (id → caption number), after checking that none is missed."""
+    page = _html(language, name)
+    exercises = next(
+        h.find_parent("section") for h in page.select("h2") if EXERCISES[language] in h.get_text()
+    )
+    for image in page.select(".cell_output img"):
+        if exercises in image.parents:
+            continue  # the solutions' plots are the reader's to caption
+        figure = image.find_parent("figure")
+        assert figure is not None and figure.select_one(".caption-number"), (
+            f"{language}/{name}: an output image that is not a numbered, captioned figure"
+        )
+    figures = {
+        figure["id"]: figure.select_one(".caption-number").get_text(strip=True)
+        for figure in page.select("figure[id]")
+    }
+    return figures, page
+
+
+@smoke_only
+@pytest.mark.parametrize("number", [_number(p) for p in EN])
+def test_figures_are_numbered_captioned_and_referenced(number):
+    """Every figure of a chapter's text has a number and a caption, and the prose cites it."""
+    found = {}
+    for language, pages in (("it", IT), ("en", EN)):
+        name = next(p.stem for p in pages if _number(p) == number)
+        figures, page = _numbered_figures(language, name)
+        word = build_book.FIGURE_NAMES[language].split()[0]
+        assert figures, f"{language}/{name} has no numbered figure"
+        for label, caption in figures.items():
+            assert caption.startswith(word), f"{language}/{name}: {caption!r}"
+            cited = page.select(f'a[href="#{label}"] span.std-numref')
+            assert cited, f"{language}/{name}: figure {label} is never referred to by number"
+        found[language] = sorted(figures)
+    assert found["it"] == found["en"], "the two editions number different figures"

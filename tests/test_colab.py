@@ -3,7 +3,7 @@
 The environment is a new virtual environment with torch and torchvision already there (as on
 Colab, linked from this environment, never modified), then exactly the ``%pip install`` of the
 notebooks' hidden first cell, pointed at a copy of this checkout instead of the repository URL.
-The notebooks then run from a folder outside the repository, with random weights and the quick
+The notebooks then run from a folder outside the repository, with random weights and the smoke
 profile. It takes minutes, so it runs in the smoke stage of `make test` only, which sets
 CNNX_COLAB_EXECUTED to a folder: the executed notebooks are saved there, and the smoke build
 takes their outputs from there instead of executing the pages again.
@@ -146,7 +146,7 @@ def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
     build_book.prepare(smoke=True)  # and the rest, into this test's own cache
     env.update(
         CNNX_RANDOM_WEIGHTS="1",
-        CNNX_PROFILE="quick",
+        CNNX_PROFILE="smoke",
         CNNX_CACHE=os.environ["CNNX_CACHE"],
         TORCH_HOME=os.environ["TORCH_HOME"],
         OMP_NUM_THREADS="1",

@@ -17,9 +17,21 @@ def test_profile_override(monkeypatch):
     assert device.by_profile(quick=1, full=2) == 2
 
 
+@pytest.mark.parametrize(
+    ("profile", "expected", "expected_without_smoke"),
+    [("smoke", 0, 1), ("quick", 1, 1), ("full", 2, 2)],
+)
+def test_smoke_profile_has_its_own_value_and_falls_back_to_quick(
+    monkeypatch, profile, expected, expected_without_smoke
+):
+    monkeypatch.setenv("CNNX_PROFILE", profile)
+    assert device.by_profile(smoke=0, quick=1, full=2) == expected
+    assert device.by_profile(quick=1, full=2) == expected_without_smoke
+
+
 def test_bad_profile_is_named(monkeypatch):
     monkeypatch.setenv("CNNX_PROFILE", "fast")
-    with pytest.raises(ValueError, match="CNNX_PROFILE='fast'.*quick, full"):
+    with pytest.raises(ValueError, match="CNNX_PROFILE='fast'.*smoke, quick, full"):
         device.get_profile()
 
 
