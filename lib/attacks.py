@@ -5,11 +5,14 @@ Every function takes a *pixel classifier* (``lib.manifolds.pixel_classifier``), 
 in pixel units (8/255 ≈ 0.031 is "8 grey levels") and every adversarial image is clamped back to
 [0, 1]. ``fgsm`` (Goodfellow et al., 2015), ``pgd`` (Madry et al., 2018), ``attack`` (either, in
 batches), ``epsilon_sweep`` (accuracy and confidence against ε) and ``magnify`` (a perturbation
-made visible).
+made visible). ``linear_score_changes`` measures Goodfellow et al.'s linearity argument on a
+linear score; ``adversarial_loss`` and ``adversarial_training`` are their defence, training on
+FGSM examples of the model being trained.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +22,7 @@ from torch import nn
 
 from .device import device_of
 from .manifolds import check_epsilon, check_images, check_labels, predict
+from .training import train
 
 
 def _loss_gradient(classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -136,3 +140,91 @@ def magnify(delta: torch.Tensor) -> torch.Tensor:
     """A perturbation made visible: 0.5 + δ / (2·max|δ|), per image, in [0, 1]."""
     scale = delta.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *([1] * (delta.ndim - 1)))
     return 0.5 + delta / (2 * scale)
+
+
+# --------------------------------------------------------------------------- why FGSM works
+@dataclass
+class LinearChanges:
+    """How much ε-perturbations move a linear score ``wᵀx`` with ``n`` weights, per input size."""
+
+    dimensions: list[int]  # n
+    sign_change: list[float]  # wᵀ(x + ε·sign(w)) − wᵀx, measured
+    l1_bound: list[float]  # ε·‖w‖₁
+    random_change: list[float]  # |wᵀ(x + ε·s) − wᵀx| for random signs s, the same ‖·‖∞ = ε
+    mean_abs_weight: list[float]  # m = mean |w|
+
+
+def linear_score_changes(
+    shapes: Sequence[Sequence[int]], eps: float, seed: int = 0
+) -> LinearChanges:
+    """Goodfellow et al.'s argument, measured: for a random linear score ``wᵀx`` on inputs of each
+    shape (``w`` standard normal, ``x`` uniform in [0, 1]), the change that ``η = ε·sign(w)``
+    causes, next to ``ε·‖w‖₁`` and to the change caused by random signs of the same size.
+    No clipping to [0, 1]: the argument is about the linear score alone."""
+    eps = check_epsilon(eps)
+    if len(shapes) == 0:
+        raise ValueError("shapes is empty: pass at least one input shape, e.g. [(1, 8, 8)].")
+    generator = torch.Generator().manual_seed(seed)
+    out = LinearChanges([], [], [], [], [])
+    for shape in shapes:
+        n = math.prod(shape)
+        w = torch.randn(n, generator=generator, dtype=torch.float64)
+        x = torch.rand(n, generator=generator, dtype=torch.float64)
+        signs = torch.randint(0, 2, (n,), generator=generator, dtype=torch.float64) * 2 - 1
+        out.dimensions.append(n)
+        out.sign_change.append((w @ (x + eps * w.sign()) - w @ x).item())
+        out.l1_bound.append(eps * w.abs().sum().item())
+        out.random_change.append(abs((w @ (x + eps * signs) - w @ x).item()))
+        out.mean_abs_weight.append(w.abs().mean().item())
+    return out
+
+
+# --------------------------------------------------------------------------- adversarial training
+def adversarial_loss(
+    classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: float, alpha: float = 0.5
+) -> torch.Tensor:
+    """Goodfellow et al.'s objective ``α·J(x, y) + (1 − α)·J(x + ε·sign(∇ₓJ(x, y)), y)``, J the
+    mean cross-entropy. The FGSM images come from ``classifier`` as it is now, and are treated
+    as constants (no gradient flows through their construction)."""
+    eps = check_epsilon(eps)
+    if not 0 <= alpha <= 1:
+        raise ValueError(
+            f"alpha must be between 0 and 1 (the weight of the clean loss); got {alpha!r}."
+        )
+    clean = F.cross_entropy(classifier(x), labels)
+    if alpha == 1:
+        return clean
+    x_adv = (x.detach() + eps * _loss_gradient(classifier, x, labels).sign()).clamp(0, 1)
+    return alpha * clean + (1 - alpha) * F.cross_entropy(classifier(x_adv.detach()), labels)
+
+
+def adversarial_training(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    alpha: float = 0.5,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> list[float]:
+    """Train ``model`` on ``adversarial_loss`` (``lib.training.train``, with the same defaults as
+    ``lib.digits.train_classifier``): in every step, FGSM examples of the current model, weighted
+    ``1 − α`` against the clean ones. Returns the mean loss of each epoch; the model is left in
+    eval mode with its parameters frozen."""
+    check_images(x)
+    eps = check_epsilon(eps)
+    return train(
+        model,
+        x,
+        torch.as_tensor(labels).reshape(-1),
+        None,
+        epochs,
+        lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        seed=seed,
+        objective=lambda m, xb, yb: adversarial_loss(m, xb, yb, eps, alpha),
+    )

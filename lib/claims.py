@@ -186,6 +186,35 @@ def glue_number(
     return texts
 
 
+def format_fraction(value: float, denominator: int = 255) -> str:
+    """``value`` as a fraction with a fixed ``denominator``, as the prose writes a pixel step:
+    ``8/255`` for 0.0313…, ``1/16`` for 0.0625. It must be such a fraction (a setting written
+    as ``8 / 255``): a value between two steps is an error, not a rounding."""
+    if not isinstance(denominator, int) or denominator < 1:
+        raise ValueError(f"denominator must be a positive integer; got {denominator!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"Cannot write {value} in the text: the computation gave no number.")
+    numerator = round(value * denominator)
+    if not math.isclose(numerator / denominator, value, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f"{value!r} is not a whole number of 1/{denominator} steps "
+            f"({value * denominator:.4g}/{denominator}); glue it with glue_number instead."
+        )
+    return f"{numerator}/{denominator}"
+
+
+def glue_fraction(name: str, value: float, denominator: int = 255) -> str:
+    """Glue ``value`` written as ``format_fraction`` (e.g. ``8/255``) as ``name`` and ``name_it``
+    (a fraction reads the same in both languages); return the text."""
+    from myst_nb import glue
+
+    text = format_fraction(value, denominator)
+    for lang in LANGUAGES:
+        glue(name if lang == "en" else f"{name}_{lang}", text, display=False)
+    return text
+
+
 def _scientific(value: float, lang: str) -> str:
     mantissa, exponent = f"{value:.1e}".split("e")
     superscript = str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))

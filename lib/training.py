@@ -38,7 +38,7 @@ def train(
     model: nn.Module,
     inputs: torch.Tensor,
     targets: torch.Tensor,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
     epochs: int,
     lr: float,
     batch_size: int | None = None,
@@ -46,14 +46,24 @@ def train(
     cosine: bool = False,
     reset: bool = False,
     seed: int = 0,
+    objective: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[float]:
     """Adam on ``loss_fn(model(inputs), targets)``; returns the mean loss of each epoch.
 
     ``batch_size=None``: the whole set in every step, in order (full-batch training); otherwise
     shuffled mini-batches. ``cosine``: the learning rate follows a cosine from ``lr`` to 0 over
     the epochs. ``reset``: re-initialise every layer first (seeded), so that a model trains the
-    same however it was built.
+    same however it was built. ``objective(model, inputs, targets)``: a loss that needs the model
+    itself, not only its outputs (adversarial training attacks the current model in every
+    step); it replaces ``loss_fn``, which is then ``None``.
     """
+    if (loss_fn is None) == (objective is None):
+        raise ValueError("Pass either loss_fn (on the outputs) or objective (on the model).")
+    if objective is None:
+
+        def objective(model, x, y):
+            return loss_fn(model(x), y)
+
     if len(inputs) != len(targets):
         raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets.")
     if not isinstance(epochs, int) or epochs < 1:
@@ -79,7 +89,7 @@ def train(
                 batches = order.split(batch_size)
             total = 0.0
             for idx in batches:
-                loss = loss_fn(model(inputs[idx]), targets[idx])
+                loss = objective(model, inputs[idx], targets[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -181,3 +181,18 @@ def test_glue_number_puts_the_italian_article(monkeypatch):
     assert glued == {"drop": "8.3%", "drop_it": "all'8,3%"}
     with pytest.raises(ValueError, match="Unknown article 'la'"):
         claims.glue_number("drop", 0.5, percent=True, it_article="la")
+
+
+def test_fractions_of_a_pixel_step(monkeypatch):
+    assert claims.format_fraction(8 / 255) == "8/255"
+    assert claims.format_fraction(2 / 255) == "2/255"
+    assert claims.format_fraction(0.1, 10) == "1/10"
+    assert claims.format_fraction(0) == "0/255"
+    with pytest.raises(ValueError, match="not a whole number of 1/255 steps"):
+        claims.format_fraction(0.1)
+    with pytest.raises(ValueError, match="denominator"):
+        claims.format_fraction(0.5, 0)
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
+    assert claims.glue_fraction("eps", 8 / 255) == "8/255"
+    assert glued == {"eps": "8/255", "eps_it": "8/255"}
