@@ -176,6 +176,11 @@ def test_pca_is_the_linear_baseline(digits):
     rebuilt = pca_reconstruct(x_train, x_test, 4)
     assert rebuilt.shape == x_test.shape
     assert (rebuilt - x_test).pow(2).mean().item() == pytest.approx(errors[1], rel=1e-5)
+    train = x_train.flatten(1).double()
+    mean = train.mean(0)
+    basis = torch.linalg.svd(train - mean, full_matrices=False).Vh[:4]  # top 4 directions
+    by_hand = (x_test.flatten(1).double() - mean) @ basis.T @ basis + mean
+    assert torch.allclose(rebuilt.flatten(1).double(), by_hand, atol=1e-4)
     with pytest.raises(ValueError, match="components"):
         pca_reconstruct(x_train, x_test, 65)
     with pytest.raises(ValueError, match="empty"):
