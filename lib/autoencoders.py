@@ -9,6 +9,13 @@
 - Information helpers: ``entropy_bits`` (Shannon entropy of the pixel histogram, bits per pixel),
   ``compressed_bits`` / ``compression_ratio`` with zlib and lzma, on images quantised to bytes.
 - ``auroc``: how well a score (e.g. reconstruction error) separates two sets.
+- ``layer_sizes`` / ``draw_autoencoder``: the shapes an image takes through the encoder, the code
+  and the decoder, read from the model, and a diagram of them.
+- ``pca_reconstruct`` / ``pca_error_vs_latent``: principal component analysis, the best linear
+  autoencoder, as a baseline with the same code sizes.
+- ``path_confidence``: what an independent classifier says along the latent path and along the
+  pixel cross-fade between pairs of images; ``nearest_distance``, how far images are from the
+  closest of a reference set (no network involved).
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from .device import device_of
+from .digits import predict_proba
 from .images import check_batch
 from .training import train
 
@@ -214,3 +223,170 @@ def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
         raise ValueError("auroc needs at least one negative and one positive score.")
     labels = np.concatenate([np.zeros(neg.size), np.ones(pos.size)])
     return float(roc_auc_score(labels, np.concatenate([neg, pos])))
+
+
+# --------------------------------------------------------------------------- architecture
+
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def layer_sizes(model: nn.Module) -> list[tuple[int, ...]]:
+    """The shape of one image after each stage: the input, every convolution or linear layer of
+    ``model.encoder`` (the last one gives the code) and of ``model.decoder`` (the last one gives
+    the reconstruction). Read by passing a blank 8×8 image through the model's two
+    ``nn.Sequential`` parts, so it follows the model, not a copy of its sizes."""
+    parts = [getattr(model, name, None) for name in ("encoder", "decoder")]
+    if not all(isinstance(part, nn.Sequential) for part in parts):
+        raise ValueError(
+            "layer_sizes reads a model with `encoder` and `decoder` nn.Sequential parts, like "
+            f"ConvAutoencoder; got {type(model).__name__}, which has no such parts."
+        )
+    x = torch.zeros(1, 1, SIDE, SIDE, device=device_of(model))
+    shapes = [tuple(x.shape[1:])]
+    with torch.no_grad():
+        for part in parts:
+            if not any(isinstance(layer, _WEIGHTED) for layer in part):
+                raise ValueError(
+                    f"{type(model).__name__} has an encoder or decoder without convolution or "
+                    "linear layers: there are no sizes to read."
+                )
+            for layer in part:
+                x = layer(x)
+                if isinstance(layer, _WEIGHTED):
+                    shapes.append(tuple(x.shape[1:]))
+    if len(shapes[-1]) != 3 or shapes[-1] != shapes[0]:
+        raise ValueError(
+            f"The decoder gives {shapes[-1]}, not an image like the input {shapes[0]}."
+        )
+    return shapes
+
+
+def _size_label(shape: tuple[int, ...]) -> str:
+    count = int(np.prod(shape))
+    if len(shape) == 1:
+        return str(count)
+    return "×".join(str(s) for s in shape) + f"\n= {count}"
+
+
+def draw_autoencoder(model: nn.Module, image: torch.Tensor, ax=None):
+    """A diagram of ``model``: the input ``image`` ``(1, 1, 8, 8)``, one bar per stage of
+    ``layer_sizes`` (height growing with the number of values, labelled with shape and count)
+    inside an encoder and a decoder trapezoid, the code in the middle, and the reconstruction.
+    Labels are symbols and numbers only, so the figure serves both editions. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon, Rectangle
+
+    _check_images(image, "image")
+    shapes = layer_sizes(model)
+    code = len(shapes) // 2
+    if shapes[code] != (getattr(model, "latent", shapes[code][0]),):
+        raise ValueError(f"The middle stage {shapes[code]} is not the model's code.")
+    rebuilt = reconstruct(model, image[:1])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2.9))
+    counts = [int(np.prod(s)) for s in shapes]
+    top = np.sqrt(max(counts))
+    heights = [0.25 + 0.75 * np.sqrt(c) / top for c in counts]  # area-like, never vanishing
+    xs = 2.0 + 1.1 * np.arange(len(shapes))
+    for k in (0, 1):  # the encoder and decoder trapezoids
+        first, last = (0, code) if k == 0 else (code, len(shapes) - 1)
+        wide = max(heights[first : last + 1]) / 2 + 0.08  # a funnel to the code and back
+        narrow = heights[code] / 2 + 0.08
+        left, right = (wide, narrow) if k == 0 else (narrow, wide)
+        corners = [
+            (xs[first] - 0.35, -left), (xs[last] + 0.35, -right),
+            (xs[last] + 0.35, right), (xs[first] - 0.35, left),
+        ]  # fmt: skip
+        ax.add_patch(Polygon(corners, closed=True, alpha=0.15, color=f"C{k}", lw=0))
+        name = ("encoder  $E$", "decoder  $D$")[k]
+        ax.text((xs[first] + xs[last]) / 2, 0.72, name, ha="center", fontsize=11, color=f"C{k}")
+    for k, (x, h, shape) in enumerate(zip(xs, heights, shapes, strict=True)):
+        colour = "C3" if k == code else "0.35"
+        ax.add_patch(Rectangle((x - 0.12, -h / 2), 0.24, h, color=colour))
+        label = _size_label(shape)
+        if k == code:
+            label = f"$z$\n$d$ = {shape[0]}"
+        ax.text(x, -0.62, label, ha="center", va="top", fontsize=8.5)
+    for x, picture, name in ((0.6, image[0, 0], "$x$"), (xs[-1] + 1.4, rebuilt[0, 0], r"$\hat x$")):
+        ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1,
+                  extent=(x - 0.5, x + 0.5, -0.5, 0.5))  # fmt: skip
+        ax.text(x, 0.62, name, ha="center", fontsize=12)
+    for x0, x1 in ((1.15, xs[0] - 0.45), (xs[-1] + 0.45, xs[-1] + 0.85)):
+        ax.annotate("", (x1, 0), (x0, 0), arrowprops={"arrowstyle": "->", "color": "0.3"})
+    ax.set_xlim(0, xs[-1] + 2.1)
+    ax.set_ylim(-1.05, 0.95)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+# --------------------------------------------------------------------------- linear baseline
+
+
+def _flat(x: torch.Tensor, name: str) -> np.ndarray:
+    _check_images(x, name)
+    return x.detach().cpu().flatten(1).double().numpy()
+
+
+def pca_reconstruct(x_train: torch.Tensor, x: torch.Tensor, components: int) -> torch.Tensor:
+    """``x`` projected on the first ``components`` principal directions of ``x_train`` and mapped
+    back: the reconstruction of the best linear autoencoder with a code of that size. Not
+    clamped to [0, 1] (the linear map knows nothing of the pixel range)."""
+    train = _flat(x_train, "x_train")
+    if not isinstance(components, int) or not 1 <= components <= min(train.shape):
+        raise ValueError(
+            f"components must be an integer from 1 to {min(train.shape)}; got {components!r}."
+        )
+    pca = PCA(n_components=components, svd_solver="full").fit(train)
+    rebuilt = pca.inverse_transform(pca.transform(_flat(x, "x")))
+    return torch.from_numpy(rebuilt).float().reshape(x.shape)
+
+
+def pca_error_vs_latent(
+    x_train: torch.Tensor, x_test: torch.Tensor, sizes: Sequence[int]
+) -> list[float]:
+    """Mean squared error per pixel of PCA on ``x_test``, one value per code size in ``sizes``
+    (fitted on ``x_train``): the linear baseline of ``error_vs_latent``."""
+    if len(sizes) == 0:
+        raise ValueError("sizes is empty: pass code sizes, e.g. [2, 4, 8, 16, 32].")
+    return [
+        (pca_reconstruct(x_train, x_test, int(d)) - x_test.cpu()).pow(2).mean().item()
+        for d in sizes
+    ]
+
+
+# --------------------------------------------------------------------------- an outside judge
+
+
+def path_confidence(
+    classifier: nn.Module,
+    model: ConvAutoencoder,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    steps: int = 9,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's confidence (largest softmax probability) along ``interpolate``'s two
+    paths from each ``a[i]`` to ``b[i]``: ``(latent, pixel)``, each ``(pairs, steps)``. The
+    classifier was not trained with the autoencoder: it judges the decoded images from outside."""
+    _check_images(a, "a")
+    _check_images(b, "b")
+    if len(a) != len(b):
+        raise ValueError(f"a and b must hold the same number of images; got {len(a)} and {len(b)}.")
+    latent, pixel = [], []
+    for x0, x1 in zip(a, b, strict=True):
+        walk, fade = interpolate(model, x0[None], x1[None], steps=steps)
+        latent.append(predict_proba(classifier, walk).amax(1))
+        pixel.append(predict_proba(classifier, fade).amax(1))
+    return torch.stack(latent), torch.stack(pixel)
+
+
+def nearest_distance(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """For each image of ``x``, the root mean square difference per pixel to the closest image
+    of ``reference`` (e.g. the training digits): ``(N,)``, 0 for an image that is in it. A judge of
+    "looks like the data" that involves no trained network."""
+    _check_images(x)
+    _check_images(reference, "reference")
+    a, b = x.detach().cpu().flatten(1).double(), reference.detach().cpu().flatten(1).double()
+    squared = (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp_min(0)
+    return (squared.amin(1) / a.shape[1]).sqrt().float()

@@ -5,21 +5,30 @@ import math
 import numpy as np
 import pytest
 import torch
+from matplotlib import pyplot as plt
+from matplotlib.text import Text
+from torch import nn
 
 from lib.autoencoders import (
     ConvAutoencoder,
     auroc,
     compressed_bits,
     compression_ratio,
+    draw_autoencoder,
     encode,
     entropy_bits,
     error_vs_latent,
     interpolate,
+    layer_sizes,
+    nearest_distance,
+    path_confidence,
+    pca_error_vs_latent,
+    pca_reconstruct,
     reconstruction_error,
     to_levels,
     train_autoencoder,
 )
-from lib.digits import letters, load_digits, shuffled_pixels, uniform_noise
+from lib.digits import digit_cnn, letters, load_digits, shuffled_pixels, uniform_noise
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +147,66 @@ def test_to_levels_and_auroc():
     assert auroc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5
     with pytest.raises(ValueError, match="at least one"):
         auroc(torch.tensor([]), torch.tensor([1.0]))
+
+
+def test_layer_sizes_follow_the_model_and_label_the_diagram():
+    model = ConvAutoencoder(latent=3, width=4)
+    shapes = layer_sizes(model)
+    assert shapes == [(1, 8, 8), (4, 8, 8), (8, 4, 4), (3,), (128,), (4, 8, 8), (1, 8, 8)]
+    assert [math.prod(s) for s in shapes] == [64, 256, 128, 3, 128, 256, 64]
+    figure = draw_autoencoder(model, torch.rand(1, 1, 8, 8))
+    labels = " | ".join(t.get_text() for t in figure.findobj(Text))
+    plt.close(figure)
+    for expected in ("1×8×8\n= 64", "4×8×8\n= 256", "8×4×4\n= 128", "$d$ = 3", "128"):
+        assert expected in labels, expected
+    assert "1024" not in labels  # the sizes of the default width would be a copy, not a reading
+    with pytest.raises(ValueError, match="`encoder` and `decoder`"):
+        layer_sizes(nn.Linear(64, 64))
+    broken = ConvAutoencoder(latent=3, width=4)
+    broken.decoder = nn.Sequential(nn.ReLU())
+    with pytest.raises(ValueError, match="no sizes to read"):
+        layer_sizes(broken)
+
+
+def test_pca_is_the_linear_baseline(digits):
+    x_train, x_test = digits.x_train, digits.x_test[:100]
+    errors = pca_error_vs_latent(x_train, x_test, [1, 4, 16, 64])
+    assert all(b <= a + 1e-9 for a, b in zip(errors, errors[1:], strict=False))
+    assert errors[-1] < 1e-10  # every direction kept: the reconstruction is exact
+    rebuilt = pca_reconstruct(x_train, x_test, 4)
+    assert rebuilt.shape == x_test.shape
+    assert (rebuilt - x_test).pow(2).mean().item() == pytest.approx(errors[1], rel=1e-5)
+    train = x_train.flatten(1).double()
+    mean = train.mean(0)
+    basis = torch.linalg.svd(train - mean, full_matrices=False).Vh[:4]  # top 4 directions
+    by_hand = (x_test.flatten(1).double() - mean) @ basis.T @ basis + mean
+    assert torch.allclose(rebuilt.flatten(1).double(), by_hand, atol=1e-4)
+    with pytest.raises(ValueError, match="components"):
+        pca_reconstruct(x_train, x_test, 65)
+    with pytest.raises(ValueError, match="empty"):
+        pca_error_vs_latent(x_train, x_test, [])
+
+
+def test_path_confidence_judges_both_paths(digits, trained):
+    model, _ = trained
+    torch.manual_seed(0)
+    judge = digit_cnn(width=4).eval()
+    a, b = digits.x_test[:3], digits.x_test[3:6]
+    latent, pixel = path_confidence(judge, model, a, b, steps=5)
+    assert latent.shape == pixel.shape == (3, 5)
+    assert ((latent > 0) & (latent <= 1)).all() and ((pixel > 0) & (pixel <= 1)).all()
+    with torch.no_grad():
+        ends = judge(torch.cat([a, b])).softmax(1).amax(1)
+    assert torch.allclose(pixel[:, 0], ends[:3], atol=1e-6)  # the cross-fade starts at a
+    assert torch.allclose(pixel[:, -1], ends[3:], atol=1e-6)  # and ends at b
+    assert not torch.allclose(latent[:, 0], ends[:3])  # the latent path starts at a's decoding
+    with pytest.raises(ValueError, match="same number"):
+        path_confidence(judge, model, a, b[:2])
+
+
+def test_nearest_distance_is_zero_on_the_reference_and_rms_otherwise(digits):
+    reference = digits.x_train[:50]
+    assert torch.allclose(nearest_distance(reference[:5], reference), torch.zeros(5), atol=1e-4)
+    shifted = (reference[:3] + 0.1).clamp(max=1)
+    brute = torch.stack([(s - reference).pow(2).flatten(1).mean(1).min().sqrt() for s in shifted])
+    assert torch.allclose(nearest_distance(shifted, reference), brute, atol=1e-5)
