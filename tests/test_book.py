@@ -74,6 +74,16 @@ def test_twin_switch_targets_pair_pages_by_chapter_number(language):
     assert set(twins) == set(_toc_files(language))
 
 
+APPENDIX = "07"  # engineering notes: no exercises, objectives or own-image cell
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_the_appendix_follows_the_chapters_and_precedes_the_bibliography(language):
+    listed = _toc_files(language)
+    assert listed[-2].startswith(f"{APPENDIX}_")
+    assert listed[-1] == build_book.BIBLIOGRAPHY[language]
+
+
 @pytest.mark.parametrize("language", ["it", "en"])
 def test_every_page_is_in_its_editions_table_of_contents(language):
     folder = ROOT / "book" / language
@@ -286,12 +296,16 @@ EXERCISES = {"it": "Esercizi", "en": "Exercises"}
 def _numbered_figures(language: str, name: str) -> tuple[dict[str, str], BeautifulSoup]:
     """A page's numbered figures (id → caption number), after checking that none is missed."""
     page = _html(language, name)
-    exercises = next(
-        h.find_parent("section") for h in page.select("h2") if EXERCISES[language] in h.get_text()
-    )
+    # From the exercises on (solutions, "your own image") the plots are the reader's to caption;
+    # a page without exercises (the appendix) has every figure in its text.
+    heading = next((h for h in page.select("h2") if EXERCISES[language] in h.get_text()), None)
+    after_text = []
+    if heading is not None:
+        exercises = heading.find_parent("section")
+        after_text = [exercises, *exercises.find_next_siblings("section")]
     for image in page.select(".cell_output img"):
-        if exercises in image.parents:
-            continue  # the solutions' plots are the reader's to caption
+        if any(section in image.parents for section in after_text):
+            continue
         figure = image.find_parent("figure")
         assert figure is not None and figure.select_one(".caption-number"), (
             f"{language}/{name}: an output image that is not a numbered, captioned figure"
