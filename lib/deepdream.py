@@ -22,7 +22,8 @@ The octaves are ``lib.multiscale.coarse_to_fine``; each octave is one call of
 a loss to minimise), ``grad_fn`` divides the gradient by its mean absolute value and
 ``transform`` is the jitter; with tiles, the objective computes its gradient tile by tile
 (:class:`Tiled`). A guided dream only swaps the objective: one channel, one class logit, or the
-features of a guide image.
+features of a guide image (:class:`Guide`). ``DreamResult.octaves`` keeps the image at the end of
+every octave, for the octave-by-octave strip of the chapter.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ from .transforms import jitter as roll_jitter
 
 @dataclass
 class DreamResult:
-    """The dreamt image, the octave sizes used (smallest first) and, per octave, the objective
-    ``J`` after each step (the quantity that was *maximised*: minus the loss)."""
+    """The dreamt image, the octave sizes used (smallest first), per octave the objective ``J``
+    after each step (the quantity that was *maximised*: minus the loss) and, per octave, the
+    image at its end (``octaves[k]`` has size ``sizes[k]``; the last one is ``image``)."""
 
     image: torch.Tensor
     sizes: list[tuple[int, int]]
     objective: list[list[float]] = field(default_factory=list)
+    octaves: list[torch.Tensor] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,21 +61,48 @@ class DreamResult:
 
 
 class Guide(Objective):
-    """The original notebook's guided dream: minus, at each position, the dot product of the
-    activation with the guide image's feature vector that matches it best."""
+    """The original notebook's guided dream, driven by a guide image instead of the layer's own
+    energy. With ``a_p`` the dream's feature vector (all channels) at position ``p`` of the layer
+    and ``g_q`` the guide image's at position ``q``, the quantity maximised is
+
+        J(x) = Σ_p max_q ⟨a_p(x), g_q⟩,
+
+    so each position is pushed toward the guide feature it already resembles most (in the dot
+    product, as in the original). The match ``q*(p)`` is held fixed while differentiating: the
+    gradient with respect to ``a_p`` is ``g_{q*(p)}``, where plain DeepDream's is ``a_p`` itself.
+    The loss is ``-J``; the guide image may have any size.
+    """
 
     name = "guide"
 
     def __init__(self, model: nn.Module, layer: str, guide: torch.Tensor):
+        check_batch(guide, "guide", channels=3)
+        if guide.shape[0] != 1:
+            raise ValueError(f"guide must be one image (1, 3, H, W); got {tuple(guide.shape)}.")
         self.model, self.layer, self.layers = model, layer, (layer,)
         act = read(model, layer, guide)[(id(model), layer)]
-        self.guide = act[0].flatten(1)  # (C, positions)
+        self.guide = act[0].flatten(1)  # (C, guide positions)
+
+    def matches(self, activation: torch.Tensor) -> torch.Tensor:
+        """For an activation ``(B, C, H, W)``: the index of the best-matching guide position for
+        each of the ``H * W`` positions, ``(B, H * W)``."""
+        flat = activation.detach().flatten(2)  # (B, C, positions)
+        return (flat.transpose(1, 2) @ self.guide).argmax(dim=2)
 
     def compute(self, images, features):
-        flat = features[(id(self.model), self.layer)].flatten(2)  # (B, C, positions)
-        best = (flat.transpose(1, 2) @ self.guide).argmax(dim=2)  # (B, positions)
-        target = self.guide[:, best].permute(1, 0, 2)  # (B, C, positions)
-        return -(flat * target.detach()).flatten(1).sum(1)
+        activation = features[(id(self.model), self.layer)]
+        flat = activation.flatten(2)  # (B, C, positions)
+        target = self.guide[:, self.matches(activation)].permute(1, 0, 2)  # (B, C, positions)
+        return -(flat * target).flatten(1).sum(1)
+
+
+@torch.no_grad()
+def guide_match(model: nn.Module, images: torch.Tensor, layer: str, guide: torch.Tensor):
+    """How well each image's features match the guide's: ``J`` of :class:`Guide` divided by the
+    number of positions of the layer (one number per image)."""
+    features = read(model, layer, images)
+    positions = features[(id(model), layer)][0, 0].numel()
+    return -Guide(model, layer, guide).compute(images, features) / positions
 
 
 def dream_objective(
@@ -202,7 +232,8 @@ def dream(
     pixel units is taken along the gradient divided by its mean absolute value), after a random
     roll of up to ``jitter`` pixels. ``tile``: compute gradients in tiles of this many pixels
     (large images). ``channel``, ``class_index``, ``guide``: a guided dream
-    (see ``dream_objective``).
+    (see ``dream_objective``). The result keeps the image at the end of every octave
+    (``DreamResult.octaves``, smallest first).
     """
     check_batch(image, "image", channels=3)
     if not isinstance(steps, int) or steps < 1:
@@ -227,6 +258,7 @@ def dream(
             desc=f"octave {index + 1}/{len(sizes)} {tuple(x.shape[-2:])}",
         )
         result.objective.append([-value for value in run.losses])
+        result.octaves.append(run.image.detach())
         return run.image
 
     result.image = coarse_to_fine(image.to(device_of(model)).float(), sizes, refine).detach()

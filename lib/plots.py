@@ -87,6 +87,38 @@ def show_feature_maps(
     return fig
 
 
+def show_feature_map_rows(
+    activations: Mapping[str, torch.Tensor], count: int = 16, size: float = 0.9
+):
+    """One figure, one row per layer: the first ``count`` channels of each activation
+    ``(1, C, H, W)``, each scaled to its own range, with the layer's name at the row's left."""
+    if not activations:
+        raise ValueError("show_feature_map_rows needs at least one activation.")
+    fig, axes = plt.subplots(
+        len(activations), count, figsize=(size * count, size * len(activations)), squeeze=False
+    )
+    for row, (name, activation) in zip(axes, activations.items(), strict=True):
+        if activation.ndim != 4 or activation.shape[0] != 1:
+            raise ValueError(
+                f"Expected one activation of shape (1, C, H, W) for {name}; "
+                f"got {tuple(activation.shape)}."
+            )
+        maps = activation[0, :count].detach().float().cpu()
+        low = maps.amin(dim=(1, 2), keepdim=True)
+        high = maps.amax(dim=(1, 2), keepdim=True)
+        maps = (maps - low) / (high - low).clamp_min(1e-8)
+        for k, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if k < len(maps):
+                ax.imshow(maps[k].numpy(), cmap="viridis")
+        row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(
     curves: Mapping[str, Sequence[float]],
     x: Sequence[float] | None = None,

@@ -1,4 +1,5 @@
-"""DeepDream: octave sizes, detail carried between octaves, tiling, objectives, bad input."""
+"""DeepDream: octave sizes, detail carried between octaves, per-octave images, tiling,
+objectives (the guide image's too), bad input."""
 
 import pytest
 import torch
@@ -6,9 +7,11 @@ from conftest import pointwise_cnn
 from conftest import small_cnn as tiny_cnn
 
 from lib.deepdream import (
+    Guide,
     Tiled,
     dream,
     dream_objective,
+    guide_match,
     layer_energy,
     mean_frequency,
     normalize_gradient,
@@ -171,6 +174,8 @@ def test_bad_input_gives_clear_errors():
         dream(model, image, layer="logits", class_index=9, octaves=1, steps=1, progress=False)
     with pytest.raises(ValueError, match="at most one"):
         dream_objective(model, "relu2", channel=0, guide=image)
+    with pytest.raises(ValueError, match="guide must be one image"):
+        dream_objective(model, "relu2", guide=torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match="steps"):
         dream(model, image, layer="relu2", steps=0)
     with pytest.raises(ValueError, match="lr must be a positive number"):
@@ -221,3 +226,68 @@ def test_dream_objectives_are_losses_to_minimise():
     assert energy(images).item() == pytest.approx(-0.5 * act.pow(2).sum().item(), rel=1e-5)
     channel = dream_objective(model, "relu2", channel=3)
     assert channel(images).item() == pytest.approx(-act[:, 3].sum().item(), rel=1e-5)
+
+
+def test_dream_keeps_the_image_of_every_octave():
+    model = tiny_cnn()
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 48, 64) * 0.5 + 0.25
+    result = dream(
+        model, image, layer="relu2", octaves=3, steps=3, optimizer=STEP, jitter=2, progress=False
+    )
+    assert len(result.octaves) == len(result.sizes) == 3
+    assert [tuple(x.shape[-2:]) for x in result.octaves] == result.sizes
+    for small, big in zip(result.octaves, result.octaves[1:], strict=False):
+        assert big.shape[-1] / small.shape[-1] == pytest.approx(1.4, rel=0.05)
+    assert torch.equal(result.octaves[-1], result.image)
+    # each octave's image is what that octave painted, not its starting point
+    start = torch.nn.functional.interpolate(image, size=result.sizes[0], mode="bilinear")
+    assert (result.octaves[0] - start).abs().mean() > 1e-3
+
+
+def _relu2(model, images):
+    return torch.nn.Sequential(*list(model.children())[:4])(images)
+
+
+def test_guide_objective_is_the_best_match_dot_product():
+    model = tiny_cnn()
+    torch.manual_seed(0)
+    images, guide = torch.rand(2, 3, 32, 32), torch.rand(1, 3, 24, 40)
+    objective = Guide(model, "relu2", guide)
+    act = _relu2(model, images).flatten(2)  # (2, C, 256)
+    g = _relu2(model, guide)[0].flatten(1)  # (C, 240)
+    assert g.shape == objective.guide.shape
+    # by brute force: each position takes the guide vector with the largest dot product
+    dots = torch.einsum("bcp,cq->bpq", act, g)
+    assert torch.equal(objective.matches(act.view(2, -1, 16, 16)), dots.argmax(dim=2))
+    expected = -dots.amax(dim=2).sum(1)
+    assert torch.allclose(objective.per_image(images), expected, rtol=1e-5)
+    # the gradient with respect to the activation is minus the matched guide vector
+    features = {(id(model), "relu2"): act.view(2, -1, 16, 16).clone().requires_grad_(True)}
+    (grad,) = torch.autograd.grad(
+        objective.compute(images, features).sum(), list(features.values())
+    )
+    best = dots.argmax(dim=2)
+    assert torch.allclose(grad.flatten(2), -g[:, best].permute(1, 0, 2))
+    # moving the activation toward the matched guide features lowers the loss
+    moved = {key: value.detach() - 0.01 * grad for key, value in features.items()}
+    assert (objective.compute(images, moved) < objective.compute(images, features)).all()
+    # the measurement of the chapter is J per position
+    positions = act.shape[-1]
+    assert torch.allclose(guide_match(model, images, "relu2", guide), -expected / positions)
+
+
+def test_guide_equal_to_the_image_matches_its_strongest_positions_to_themselves():
+    model = tiny_cnn()
+    torch.manual_seed(1)
+    image = torch.rand(1, 3, 32, 32)
+    objective = Guide(model, "relu2", image)
+    act = _relu2(model, image)
+    norms = act.flatten(2)[0].norm(dim=0)
+    matches = objective.matches(act)[0]
+    strongest = norms.argmax()
+    assert matches[strongest] == strongest  # Cauchy-Schwarz: no vector beats the longest itself
+    assert (norms[matches] >= norms - 1e-6).all()  # a position never matches a shorter vector
+    # so the guide's J is at least the squared norm of the layer: twice the plain energy
+    energy = -dream_objective(model, "relu2")(image)
+    assert -objective(image) >= 2 * energy * (1 - 1e-6)

@@ -40,6 +40,23 @@ def test_feature_maps_are_scaled_per_channel():
         plots.show_feature_maps(torch.rand(2, 4, 6, 6))
 
 
+def test_feature_map_rows_one_row_per_layer():
+    activations = {
+        "a": torch.arange(4 * 6 * 6, dtype=torch.float).view(1, 4, 6, 6),
+        "b": torch.rand(1, 8, 3, 3),
+    }
+    fig = plots.show_feature_map_rows(activations, count=3)
+    assert len(fig.axes) == 2 * 3
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(shown) == 6 and [a.shape for a in shown[:4:3]] == [(6, 6), (3, 3)]
+    assert all(np.isclose(a.min(), 0) and np.isclose(a.max(), 1) for a in shown)
+    assert [fig.axes[k].get_ylabel() for k in (0, 3)] == ["a", "b"]
+    with pytest.raises(ValueError, match="for b"):
+        plots.show_feature_map_rows({"b": torch.rand(2, 4, 6, 6)})
+    with pytest.raises(ValueError, match="at least one"):
+        plots.show_feature_map_rows({})
+
+
 def test_curves_with_spread():
     ax = plots.plot_curves(
         {"a": [1, 2, 3], "b": [3, 2, 1]}, x=[1, 2, 3], spread={"a": [0.1] * 3}, logy=True
