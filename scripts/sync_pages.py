@@ -65,9 +65,16 @@ def expected_notebook(page: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def _cells(notebook) -> list[tuple[str, str, list]]:
+def _cells(notebook) -> list[tuple[str, str, list, dict]]:
+    """What must agree between a page and its notebook: code, tags and figure captions."""
     return [
-        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells
+        (
+            c.cell_type,
+            c.source.strip(),
+            sorted(c.metadata.get("tags", [])),
+            c.metadata.get("mystnb"),
+        )
+        for c in notebook.cells
     ]
 
 

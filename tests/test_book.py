@@ -100,6 +100,20 @@ def test_pages_are_myst_notebooks_paired_and_in_sync(page):
     assert sync_pages.out_of_date(page) == [], "run `make sync`"
 
 
+def test_a_stale_caption_in_the_notebook_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(sync_pages, "ROOT", tmp_path)
+    shutil.copy(ROOT / "_config.yml", tmp_path)
+    page = tmp_path / "01_page.md"
+    shutil.copy(next(p for p in EN if "caption:" in p.read_text("utf-8")), page)
+    sync_pages.sync(page)
+    assert sync_pages.out_of_date(page) == []
+    notebook = page.with_suffix(".ipynb")
+    text = notebook.read_text(encoding="utf-8")
+    caption = re.search(r'"caption": "([^"]{10})', text).group(1)
+    notebook.write_text(text.replace(caption, "An old caption", 1), encoding="utf-8")
+    assert sync_pages.out_of_date(page) == [f"{notebook.name}: cells differ from the page"]
+
+
 def test_colab_cell_uses_the_configured_repository():
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     url = config["repository"]["url"]
