@@ -139,7 +139,7 @@ def show_images_and_curves(
         figsize=(size * len(images) + 1.6 * size, size),
         gridspec_kw={"width_ratios": [1] * len(images) + [1.6]},
     )
-    for ax, image, title in zip(axes, images, titles):
+    for ax, image, title in zip(axes[:-1], images, titles, strict=True):
         array = _as_array(image)
         ax.imshow(array.clip(0, 1) if array.dtype.kind == "f" else array)
         ax.set_title(title, fontsize=9)
