@@ -146,3 +146,35 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.figure.tight_layout()
     return ax
+
+
+def show_images_and_curves(
+    images,
+    titles: Sequence[str],
+    curves: Mapping[str, Sequence[float]],
+    x: Sequence[float],
+    xlabel: str = "",
+    ylabel: str = "",
+    logy: bool = False,
+    size: float = 2.8,
+):
+    """One row: the images (one title each), then one panel of named curves (as
+    :func:`plot_curves`), e.g. optimised images beside their spectra. Returns the figure."""
+    images = list(images.unbind(0) if isinstance(images, torch.Tensor) else images)
+    if not images:
+        raise ValueError("show_images_and_curves needs at least one image.")
+    if len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles.")
+    fig, axes = plt.subplots(
+        1,
+        len(images) + 1,
+        figsize=(size * len(images) + 1.6 * size, size),
+        gridspec_kw={"width_ratios": [1] * len(images) + [1.6]},
+    )
+    for ax, image, title in zip(axes[:-1], images, titles, strict=True):
+        array = _as_array(image)
+        ax.imshow(array.clip(0, 1) if array.dtype.kind == "f" else array)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    plot_curves(curves, x=x, xlabel=xlabel, ylabel=ylabel, logy=logy, ax=axes[-1])
+    return fig

@@ -62,3 +62,19 @@ def test_curves_with_spread():
         {"a": [1, 2, 3], "b": [3, 2, 1]}, x=[1, 2, 3], spread={"a": [0.1] * 3}, logy=True
     )
     assert len(ax.lines) == 2 and ax.get_yscale() == "log" and ax.collections
+
+
+def test_images_and_curves_share_one_row():
+    fig = plots.show_images_and_curves(
+        torch.rand(2, 3, 8, 8),
+        ["a", "b"],
+        {"one": [1.0, 0.1], "two": [1.0, 0.5]},
+        x=[0.1, 0.3],
+        logy=True,
+    )
+    images, curves = fig.axes[:2], fig.axes[2]
+    assert [ax.get_title() for ax in images] == ["a", "b"] and len(fig.axes) == 3
+    assert len(curves.get_lines()) == 2 and curves.get_yscale() == "log"
+    with pytest.raises(ValueError, match="titles"):
+        plots.show_images_and_curves([torch.rand(3, 8, 8)], [], {"one": [1.0]}, x=[0.0])
+    plt.close("all")
