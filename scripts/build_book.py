@@ -11,10 +11,10 @@ built with Sphinx's ``language`` set to it, into ``_build/html/it`` and ``_build
 the page of the other edition with the same chapter number.
 
 The build is strict: any cell error or Sphinx warning fails it. Executions are cached in
-_build/.jupyter_cache, shared by the editions and keyed by the code cells, so twin pages run
-once. The cache is also wiped when anything else that shapes the outputs changes: the code of
-``lib``, the profile, the random-weights switch or the kind of device (a stamp file records
-them).
+_build/.jupyter_cache, shared by the editions and keyed by the code cells (not by the figure
+captions: see _ext/shared_cache.py), so twin pages run once. The cache is also wiped when
+anything else that shapes the outputs changes: the code of ``lib``, the profile, the
+random-weights switch or the kind of device (a stamp file records them).
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ def cache_executed(folder: Path) -> int:
     """
     from jupyter_cache import get_cache
 
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import shared_cache
+
+    shared_cache.install()  # keyed as the build keys it: by code, not by captions
     cache = get_cache(str(CACHE))
     notebooks = sorted(folder.glob("*.ipynb"))
     for notebook in notebooks:

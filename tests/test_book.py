@@ -10,14 +10,17 @@ import sys
 from pathlib import Path
 
 import jupytext
+import nbformat
 import pytest
 import yaml
 from bs4 import BeautifulSoup
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "_ext"))
 
 import build_book  # noqa: E402
+import shared_cache  # noqa: E402
 import sync_pages  # noqa: E402
 
 IT = sorted((ROOT / "book" / "it").glob("[0-9][0-9]_*.md"))
@@ -347,3 +350,30 @@ def test_figures_are_numbered_captioned_and_referenced(number):
             assert cited, f"{language}/{name}: figure {label} is never referred to by number"
         found[language] = sorted(figures)
     assert found["it"] == found["en"], "the two editions number different figures"
+
+
+def test_twins_share_one_cached_execution_and_keep_their_own_captions(tmp_path, monkeypatch):
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.cache.main import JupyterCacheBase
+
+    for name, patched in (
+        ("create_hashed_notebook", shared_cache._hash_without_rendering),
+        ("merge_match_into_notebook", shared_cache._merge_keeping_page_metadata),
+    ):
+        monkeypatch.setattr(JupyterCacheBase, name, patched)
+    english = next(p for p in EN if "caption:" in p.read_text("utf-8"))
+    executed = jupytext.read(english)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        cell.outputs = [nbformat.v4.new_output("stream", text=f"run {i}")]
+    cache = get_cache(str(tmp_path / "cache"))
+    cache.cache_notebook_bundle(CacheBundleIn(executed, str(english)), check_validity=False)
+
+    italian = jupytext.read(_twin(english))
+    _, merged = cache.merge_match_into_notebook(italian)
+    cells = [c for c in merged.cells if c.cell_type == "code"]
+    assert [c.outputs[0].text for c in cells] == [f"run {i}" for i in range(len(code))]
+    captions = [c.metadata.get("mystnb") for c in cells]
+    own = [c.metadata.get("mystnb") for c in italian.cells if c.cell_type == "code"]
+    assert captions == own and captions != [c.metadata.get("mystnb") for c in code]
