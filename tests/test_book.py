@@ -43,7 +43,20 @@ def _code_cells(page: Path) -> list[str]:
 def _toc_files(language: str) -> list[str]:
     """The pages of one edition, in reading order."""
     toc = yaml.safe_load((ROOT / "book" / language / "_toc.yml").read_text(encoding="utf-8"))
-    return [toc["root"]] + [chapter["file"] for chapter in toc.get("chapters", [])]
+    return [toc["root"]] + [
+        chapter["file"] for part in toc["parts"] for chapter in part["chapters"]
+    ]
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_chapters_are_numbered_as_the_prose_numbers_them(language):
+    """Chapter N is the N-th numbered chapter, so "Figure 3.2" is in chapter 3."""
+    toc = yaml.safe_load((ROOT / "book" / language / "_toc.yml").read_text(encoding="utf-8"))
+    numbered = [
+        c["file"] for part in toc["parts"] if part.get("numbered") for c in part["chapters"]
+    ]
+    assert [int(name[:2]) for name in numbered] == list(range(1, len(numbered) + 1))
+    assert len(numbered) == 6
 
 
 def test_every_page_has_a_twin():
