@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,3 +165,23 @@ def test_an_allowed_text_allows_only_its_own_number(tmp_path):
     page = tmp_path / "01_page.md"
     page.write_text("With momentum 0.9 as the paper.\nIt reached 0.9 here.\n", encoding="utf-8")
     assert prose_hits(page, ("momentum 0.9",)) == [(2, "0.9")]
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.parent.name == "it"], ids=lambda p: f"it/{p.name}"
+)
+def test_italian_prose_writes_final_apostrophes_typographically(page):
+    """Sphinx's Italian smart quotes turn a word-final ' (un po') into a closing double quote."""
+    text = page.read_text(encoding="utf-8")
+    front = re.match(r"---\n.*?\n---\n", text, re.S)
+    if front:
+        text = re.sub(r"[^\n]", " ", front.group()) + text[front.end() :]
+    final = re.compile(r"\w'(?=[\s.,;:!?)]|$)")
+    hits = [n for n, line in enumerate(prose(text).splitlines(), 1) if final.search(line)]
+    captions = [
+        cell.metadata["mystnb"]["figure"]["caption"]
+        for cell in jupytext.read(page).cells
+        if "caption" in cell.metadata.get("mystnb", {}).get("figure", {})
+    ]
+    hits += [caption[:40] for caption in captions if final.search(prose(caption))]
+    assert not hits, f"{page.name}, lines or captions {hits}: write ’ (po’, mo’), not '"
