@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .device import device_of
+from .digits import train_classifier
 from .manifolds import check_epsilon, check_images, check_labels, predict
-from .training import train
 
 
 def _loss_gradient(classifier: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -204,27 +204,18 @@ def adversarial_training(
     labels: torch.Tensor,
     eps: float,
     alpha: float = 0.5,
-    epochs: int = 30,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    weight_decay: float = 1e-4,
-    seed: int = 0,
+    **options,
 ) -> list[float]:
-    """Train ``model`` on ``adversarial_loss`` (``lib.training.train``, with the same defaults as
-    ``lib.digits.train_classifier``): in every step, FGSM examples of the current model, weighted
-    ``1 − α`` against the clean ones. Returns the mean loss of each epoch; the model is left in
-    eval mode with its parameters frozen."""
+    """Train ``model`` on ``adversarial_loss``: in every step, FGSM examples of the current
+    model, weighted ``1 − α`` against the clean ones. The recipe and the ``options`` (epochs,
+    lr, batch_size, weight_decay, seed) are those of ``lib.digits.train_classifier``; returns the
+    mean loss of each epoch, and the model is left in eval mode with its parameters frozen."""
     check_images(x)
     eps = check_epsilon(eps)
-    return train(
+    return train_classifier(
         model,
         x,
         torch.as_tensor(labels).reshape(-1),
-        None,
-        epochs,
-        lr,
-        batch_size=batch_size,
-        weight_decay=weight_decay,
-        seed=seed,
         objective=lambda m, xb, yb: adversarial_loss(m, xb, yb, eps, alpha),
+        **options,
     )

@@ -172,8 +172,6 @@ def glue_number(
     included, so the prose must not add one). ``it_article`` ("il", "al", "del"…) puts the
     Italian article that the number takes in front of ``name_it``: "al 52%" but "all'8%".
     """
-    from myst_nb import glue
-
     texts = {}
     for lang in LANGUAGES:
         if percent:
@@ -182,8 +180,16 @@ def glue_number(
             texts[lang] = format_number(value, lang, digits=digits)
         if lang == "it" and it_article:
             texts[lang] = italian_article(texts[lang], it_article)
-        glue(name if lang == "en" else f"{name}_{lang}", texts[lang], display=False)
+    _glue_editions(name, texts)
     return texts
+
+
+def _glue_editions(name: str, texts: dict[str, str]) -> None:
+    """Glue each language's text: ``name`` for the English page, ``name_<lang>`` for the others."""
+    from myst_nb import glue
+
+    for lang, text in texts.items():
+        glue(name if lang == "en" else f"{name}_{lang}", text, display=False)
 
 
 def format_fraction(value: float, denominator: int = 255) -> str:
@@ -207,11 +213,8 @@ def format_fraction(value: float, denominator: int = 255) -> str:
 def glue_fraction(name: str, value: float, denominator: int = 255) -> str:
     """Glue ``value`` written as ``format_fraction`` (e.g. ``8/255``) as ``name`` and ``name_it``
     (a fraction reads the same in both languages); return the text."""
-    from myst_nb import glue
-
     text = format_fraction(value, denominator)
-    for lang in LANGUAGES:
-        glue(name if lang == "en" else f"{name}_{lang}", text, display=False)
+    _glue_editions(name, dict.fromkeys(LANGUAGES, text))
     return text
 
 

@@ -38,7 +38,7 @@ from .device import device_of
 from .features import FeatureExtractor
 from .images import check_batch, radial_frequency
 from .multiscale import coarse_to_fine, octave_sizes
-from .objectives import Channel, LayerEnergy, Objective, read
+from .objectives import Channel, LayerEnergy, Objective, read, read_reference
 from .optim import OptimizerFactory, optimize
 from .parametrization import PixelImage
 from .transforms import jitter as roll_jitter
@@ -76,11 +76,8 @@ class Guide(Objective):
     name = "guide"
 
     def __init__(self, model: nn.Module, layer: str, guide: torch.Tensor):
-        check_batch(guide, "guide", channels=3)
-        if guide.shape[0] != 1:
-            raise ValueError(f"guide must be one image (1, 3, H, W); got {tuple(guide.shape)}.")
         self.model, self.layer, self.layers = model, layer, (layer,)
-        act = read(model, layer, guide)[(id(model), layer)]
+        act = read_reference(model, layer, guide, "guide")
         self.guide = act[0].flatten(1)  # (C, guide positions)
 
     def matches(self, activation: torch.Tensor) -> torch.Tensor:

@@ -105,21 +105,25 @@ def train_classifier(
     batch_size: int = 64,
     weight_decay: float = 1e-4,
     seed: int = 0,
+    objective=None,
 ) -> list[float]:
     """Train ``model`` with Adam and cross-entropy (``lib.training.train``); return the mean
     loss of each epoch. Seeded, so the chapter gets the same network every time; the model is
-    left in eval mode with its parameters frozen, ready for attacks on its input."""
+    left in eval mode with its parameters frozen, ready for attacks on its input.
+    ``objective(model, x, y)``: a loss computed from the model itself, in place of the
+    cross-entropy of its outputs (adversarial training, ``lib.attacks``)."""
     check_batch(x, "x")
     return train(
         model,
         x,
         y,
-        nn.functional.cross_entropy,
+        None if objective else nn.functional.cross_entropy,
         epochs,
         lr,
         batch_size=batch_size,
         weight_decay=weight_decay,
         seed=seed,
+        objective=objective,
     )
 
 

@@ -146,6 +146,17 @@ def read(model: nn.Module, layers: str | Sequence[str], images: torch.Tensor) ->
     return {(id(model), name): act for name, act in found.items()}
 
 
+def read_reference(model: nn.Module, layer: str, image: torch.Tensor, name: str) -> torch.Tensor:
+    """The activation of ``layer`` for one reference image (``name`` in the error messages):
+    what an objective that matches a representation compares against."""
+    check_batch(image, name, channels=3)
+    if image.shape[0] != 1:
+        raise ValueError(
+            f"{name} must be one image at a time, (1, 3, H, W); got {tuple(image.shape)}."
+        )
+    return read(model, layer, image)[(id(model), layer)]
+
+
 # --------------------------------------------------------------------------------------------
 # Activations
 
@@ -252,11 +263,8 @@ class FeatureMatch(Objective):
     name = "feature"
 
     def __init__(self, model: nn.Module, layer: str, target: torch.Tensor):
-        check_batch(target, "target", channels=3)
-        if target.shape[0] != 1:
-            raise ValueError(f"Match one image at a time; got a batch of {target.shape[0]}.")
         self.model, self.layer, self.layers = model, layer, (layer,)
-        self.target = read(model, layer, target)[(id(model), layer)]
+        self.target = read_reference(model, layer, target, "target")
         if self.target.pow(2).sum() == 0:
             raise ValueError(
                 f"The image's representation at {layer!r} is all zeros: there is nothing to "

@@ -59,6 +59,18 @@ def show_images(
     return fig
 
 
+def _scaled_maps(activation: torch.Tensor, count: int, where: str = "") -> torch.Tensor:
+    """The first ``count`` maps of one activation ``(1, C, H, W)``, each scaled to [0, 1]."""
+    if activation.ndim != 4 or activation.shape[0] != 1:
+        raise ValueError(
+            f"Expected one activation of shape (1, C, H, W){where}; got {tuple(activation.shape)}."
+        )
+    maps = activation[0, :count].detach().float().cpu()
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    high = maps.amax(dim=(1, 2), keepdim=True)
+    return (maps - low) / (high - low).clamp_min(1e-8)
+
+
 def show_feature_maps(
     activation: torch.Tensor,
     count: int = 16,
@@ -67,14 +79,7 @@ def show_feature_maps(
     title: str | None = None,
 ):
     """The first ``count`` channels of one activation ``(1, C, H, W)``, each scaled to its range."""
-    if activation.ndim != 4 or activation.shape[0] != 1:
-        raise ValueError(
-            f"Expected one activation of shape (1, C, H, W); got {tuple(activation.shape)}."
-        )
-    maps = activation[0, :count].detach().float().cpu()
-    low = maps.amin(dim=(1, 2), keepdim=True)
-    high = maps.amax(dim=(1, 2), keepdim=True)
-    maps = (maps - low) / (high - low).clamp_min(1e-8)
+    maps = _scaled_maps(activation, count)
     nrows = math.ceil(len(maps) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for k, ax in enumerate(axes.flat):
@@ -98,15 +103,7 @@ def show_feature_map_rows(
         len(activations), count, figsize=(size * count, size * len(activations)), squeeze=False
     )
     for row, (name, activation) in zip(axes, activations.items(), strict=True):
-        if activation.ndim != 4 or activation.shape[0] != 1:
-            raise ValueError(
-                f"Expected one activation of shape (1, C, H, W) for {name}; "
-                f"got {tuple(activation.shape)}."
-            )
-        maps = activation[0, :count].detach().float().cpu()
-        low = maps.amin(dim=(1, 2), keepdim=True)
-        high = maps.amax(dim=(1, 2), keepdim=True)
-        maps = (maps - low) / (high - low).clamp_min(1e-8)
+        maps = _scaled_maps(activation, count, f" for {name}")
         for k, ax in enumerate(row):
             ax.set_xticks([])
             ax.set_yticks([])

@@ -170,10 +170,10 @@ def start_gradients(
     return images.grad.flatten(1).norm(dim=1)
 
 
-def _weighted_power(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _weighted_power(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Spectral power of each image (colour channels summed, means removed) on the ``rfft2``
-    half-plane, each column weighted by how many coefficients it stands for; and the radial
-    frequency of each coefficient."""
+    half-plane, each column weighted by how many coefficients it stands for; the radial
+    frequency of each coefficient; and the column weights."""
     check_batch(images)
     x = images.detach().float()
     x = x - x.mean(dim=(-2, -1), keepdim=True)
@@ -183,7 +183,8 @@ def _weighted_power(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     weight[0] = 1.0
     if x.shape[-1] % 2 == 0:
         weight[-1] = 1.0
-    return power * weight, radial_frequency(*x.shape[-2:], half=True, device=x.device)
+    frequency = radial_frequency(*x.shape[-2:], half=True, device=x.device)
+    return power * weight, frequency, weight
 
 
 def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
@@ -195,7 +196,7 @@ def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
     check_batch(images)
     if not 0 < cutoff < 0.5 * 2**0.5:
         raise ValueError(f"cutoff must be in (0, 0.707) cycles/pixel; got {cutoff}.")
-    power, frequency = _weighted_power(images)
+    power, frequency, _ = _weighted_power(images)
     high = (frequency > cutoff).float()
     total = power.sum(dim=(-2, -1))
     return ((power * high).sum(dim=(-2, -1)) / total.clamp_min(1e-12)).where(
@@ -211,11 +212,8 @@ def radial_power(images: torch.Tensor, bins: int = 16) -> tuple[torch.Tensor, to
     noise, falling about as $1/f^2$ for photos, for a log plot."""
     if not isinstance(bins, int) or bins < 2:
         raise ValueError(f"bins must be an integer of at least 2; got {bins!r}.")
-    power, frequency = _weighted_power(images)
-    weight = torch.ones_like(frequency)
-    weight[:, 1:] = 2.0
-    if images.shape[-1] % 2 == 0:
-        weight[:, -1] = 1.0
+    power, frequency, weight = _weighted_power(images)
+    weight = weight.expand_as(frequency)  # how many coefficients each one stands for
     ring = (frequency / 0.5 * bins).long()  # ring index of each coefficient
     inside = (ring < bins) & (frequency > 0)
     sums = torch.zeros(power.shape[0], bins, device=power.device)

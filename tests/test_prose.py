@@ -89,12 +89,18 @@ def typed_numbers(text: str) -> list[str]:
     return [m.group().strip() for m in NUMBER.finditer(prose(text))]
 
 
-def prose_hits(page: Path, allowed: tuple[str, ...] = ()) -> list[tuple[int, str]]:
-    """(line, number) for every typed number in the prose of ``page`` outside ``allowed`` texts."""
+def _page_text(page: Path) -> str:
+    """The page's Markdown with its front matter blanked (it holds no prose; lines are kept)."""
     text = page.read_text(encoding="utf-8")
-    front = re.match(r"---\n.*?\n---\n", text, re.S)  # the front matter: no prose
+    front = re.match(r"---\n.*?\n---\n", text, re.S)
     if front:
         text = re.sub(r"[^\n]", " ", front.group()) + text[front.end() :]
+    return text
+
+
+def prose_hits(page: Path, allowed: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """(line, number) for every typed number in the prose of ``page`` outside ``allowed`` texts."""
+    text = _page_text(page)
     hits = []
     for number, line in enumerate(prose(text).splitlines(), 1):
         spans = [(m.start(), m.end()) for a in allowed for m in re.finditer(re.escape(a), line)]
@@ -172,10 +178,7 @@ def test_an_allowed_text_allows_only_its_own_number(tmp_path):
 )
 def test_italian_prose_writes_final_apostrophes_typographically(page):
     """Sphinx's Italian smart quotes turn a word-final ' (un po') into a closing double quote."""
-    text = page.read_text(encoding="utf-8")
-    front = re.match(r"---\n.*?\n---\n", text, re.S)
-    if front:
-        text = re.sub(r"[^\n]", " ", front.group()) + text[front.end() :]
+    text = _page_text(page)
     final = re.compile(r"\w'(?=[\s.,;:!?)]|$)")
     hits = [n for n, line in enumerate(prose(text).splitlines(), 1) if final.search(line)]
     captions = [
