@@ -98,6 +98,14 @@ def _page_text(page: Path) -> str:
     return text
 
 
+def _captions(page: Path) -> list[tuple[str, str]]:
+    """(label, caption) of every numbered figure of the page (in its code cells' metadata)."""
+    figures = [
+        cell.metadata.get("mystnb", {}).get("figure", {}) for cell in jupytext.read(page).cells
+    ]
+    return [(figure["name"], figure["caption"]) for figure in figures if "caption" in figure]
+
+
 def prose_hits(page: Path, allowed: tuple[str, ...] = ()) -> list[tuple[int, str]]:
     """(line, number) for every typed number in the prose of ``page`` outside ``allowed`` texts."""
     text = _page_text(page)
@@ -149,6 +157,11 @@ def test_prose_numbers_come_from_the_code(page):
         f"line {line}: {text!r}"
         for line, text in prose_hits(page, tuple(text for text, _ in _allowed_in(page)))
     ]
+    typed += [
+        f"caption of {name}: {text!r}"
+        for name, caption in _captions(page)
+        for text in typed_numbers(caption)
+    ]
     assert not typed, (
         f"{page.name} types numbers in its prose; glue them from the cell that computes them "
         f"(claims.glue_number) or, for a stated setting, list them in ALLOWED: {typed}"
@@ -181,10 +194,5 @@ def test_italian_prose_writes_final_apostrophes_typographically(page):
     text = _page_text(page)
     final = re.compile(r"\w'(?=[\s.,;:!?)]|$)")
     hits = [n for n, line in enumerate(prose(text).splitlines(), 1) if final.search(line)]
-    captions = [
-        cell.metadata["mystnb"]["figure"]["caption"]
-        for cell in jupytext.read(page).cells
-        if "caption" in cell.metadata.get("mystnb", {}).get("figure", {})
-    ]
-    hits += [caption[:40] for caption in captions if final.search(prose(caption))]
+    hits += [name for name, caption in _captions(page) if final.search(prose(caption))]
     assert not hits, f"{page.name}, lines or captions {hits}: write ’ (po’, mo’), not '"
