@@ -1,11 +1,13 @@
 """The prose's claims, checked where their figure is computed, and its numbers in both languages.
 
-``expect(condition, "what the text says")`` fails the page (and so the strict build) when a claim
-true for any weights does not hold. A claim about what the *pretrained* network shows is marked
-``pretrained_only=True``: it fails the page only with pretrained weights; with random weights
-(``CNNX_RANDOM_WEIGHTS=1``) it is reported with the measured value, so the smoke build shows what
-was measured. Every call is recorded in ``REGISTRY``; ``scripts/list_claims.py`` lists the claims
-of the whole book from the pages' code.
+``expect(condition, "what the text says")`` fails the page (and so the strict build) when the
+claim does not hold. A claim about what a *trained* network shows says so (``trained=True``),
+names the network it was measured on (``network=model``) and records whether the same check
+also holds on an untrained copy (``untrained=``): where it does, the effect is the
+architecture's or the method's, and the prose must not credit training for it. Every call is
+recorded in ``REGISTRY`` and, when ``CNNX_CLAIMS_LOG`` names a folder, written there as one
+JSON file per claim: the build collects them into the claims log that each edition publishes.
+``scripts/list_claims.py`` lists the claims of the whole book from the pages' code.
 
 Twin pages run identical code, so ``glue_number("name", value)`` glues two renderings of a number:
 ``name`` for the English page and ``name_it`` for the Italian one (decimal comma).
@@ -13,12 +15,15 @@ Twin pages run identical code, so ``glue_number("name", value)`` glues two rende
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
-
-from .models import random_weights_requested
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 LANGUAGES = ("en", "it")
+LOG_ENV = "CNNX_CLAIMS_LOG"
 
 
 class ClaimError(AssertionError):
@@ -29,9 +34,11 @@ class ClaimError(AssertionError):
 class Claim:
     text: str
     held: bool
-    pretrained_only: bool
-    checked: bool
+    trained: bool
+    network: str | None
     measured: str | None
+    threshold: str | None
+    untrained: bool | None
 
 
 REGISTRY: list[Claim] = []
@@ -41,33 +48,73 @@ def expect(
     condition,
     claim: str,
     *,
-    pretrained_only: bool = False,
+    trained: bool = False,
+    network=None,
     measured: str | None = None,
+    threshold: str | None = None,
+    untrained: bool | None = None,
 ) -> bool:
-    """Check one claim of the text; return whether it holds.
+    """Check one claim of the text; return whether it holds (a false one raises ``ClaimError``).
 
     ``condition`` is a bool (or a one-element array or tensor); ``measured`` says in words what
-    was measured (shown when the claim fails or is only reported).
+    was measured and ``threshold`` what it is compared with. A claim about a trained network
+    (``trained=True``) needs the ``network`` it ran on (a model of ``lib.models`` or its title)
+    and ``untrained``: whether the same check holds on an untrained copy.
     """
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError("expect() needs the claim as a non-empty string, as the text states it.")
     held = _truth(condition, claim)
-    checked = not pretrained_only or not random_weights_requested()
-    REGISTRY.append(Claim(claim, held, pretrained_only, checked, measured))
-    seen = f" (measured: {measured})" if measured else ""
-    if checked and not held:
-        kind = "with pretrained weights" if pretrained_only else "for any weights"
-        raise ClaimError(
-            f"The text claims {kind}: {claim!r}, but the computation says otherwise{seen}. "
-            "Correct the text or the computation."
+    if trained and (network is None or untrained is None):
+        raise ValueError(
+            f"{claim!r} is about a trained network: pass network= (the model it ran on) and "
+            "untrained= (whether the same check holds on an untrained copy)."
         )
-    if not checked:
-        verdict = "holds here too" if held else "does not hold here"
-        print(
-            f"Claim about the pretrained network, not checked with random weights: {claim}{seen}"
-            f" — {verdict}."
+    if untrained is not None:
+        untrained = _truth(untrained, claim)
+    title = network if isinstance(network, str) or network is None else _title(network)
+    record = Claim(claim, held, trained, title, measured, threshold, untrained)
+    REGISTRY.append(record)
+    _log(record)
+    if not held:
+        seen = f" (measured: {measured}{'; threshold: ' + threshold if threshold else ''})"
+        on = f" on {title}" if title else ""
+        raise ClaimError(
+            f"The text claims: {claim!r}, but the computation{on} says otherwise"
+            f"{seen if measured else ''}. Correct the text or the computation."
         )
     return held
+
+
+def _title(model) -> str:
+    from .networks import describe
+
+    trained = "" if getattr(model, "pretrained", True) else ", untrained"
+    return describe(model).title + trained
+
+
+def _log(record: Claim) -> None:
+    folder = os.environ.get(LOG_ENV)
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(f"{record.text}|{record.network}".encode()).hexdigest()[:16]
+    (path / f"{key}.json").write_text(json.dumps(asdict(record), ensure_ascii=False), "utf-8")
+
+
+def read_log(folder: str | os.PathLike | None = None) -> list[Claim]:
+    """The claims written to the log folder (``CNNX_CLAIMS_LOG`` by default), sorted by text."""
+    folder = folder or os.environ.get(LOG_ENV)
+    if not folder or not Path(folder).is_dir():
+        return []
+    records = [json.loads(p.read_text("utf-8")) for p in sorted(Path(folder).glob("*.json"))]
+    return sorted((Claim(**r) for r in records), key=lambda c: (c.network or "", c.text))
+
+
+def glue_text(name: str, text: str) -> str:
+    """Glue ``text`` (a layer or network name, a setting) for both editions; return it."""
+    _glue_editions(name, dict.fromkeys(LANGUAGES, str(text)))
+    return str(text)
 
 
 def _truth(condition, claim: str) -> bool:

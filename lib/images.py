@@ -193,24 +193,6 @@ def resize(image: torch.Tensor, max_side: int) -> torch.Tensor:
     return resize_to(image, size)
 
 
-def _stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(IMAGENET_MEAN, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=like.device, dtype=like.dtype).view(1, 3, 1, 1)
-    return mean, std
-
-
-def normalize(image: torch.Tensor) -> torch.Tensor:
-    """From ``[0, 1]`` pixels to the ImageNet-normalised input torchvision's networks expect."""
-    mean, std = _stats(image)
-    return (image - mean) / std
-
-
-def wants_imagenet_input(model: torch.nn.Module) -> bool:
-    """Whether ``model`` expects ImageNet-normalised input: the model says so itself, with the
-    attribute ``input_normalization = "imagenet"`` that ``lib.models.load_model`` sets."""
-    return getattr(model, "input_normalization", None) == "imagenet"
-
-
 def check_batch(
     images, name: str = "images", channels: int | None = None, pixels: bool = False
 ) -> torch.Tensor:

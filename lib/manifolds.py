@@ -26,17 +26,19 @@ from torch import nn
 
 from .device import device_of
 from .digits import predict_proba
-from .images import check_batch, normalize, wants_imagenet_input
+from .images import check_batch
+from .networks import normalize_input
 from .training import train
 
 # --------------------------------------------------------------------------- checks
 
 
 def pixel_classifier(model: nn.Module) -> nn.Module:
-    """A module taking [0, 1] images: a network that wants ImageNet-normalised input
-    (``lib.images.wants_imagenet_input``) gets the normalisation in front; any other module
-    (e.g. the digit CNN, trained on [0, 1] pixels) is returned as is."""
-    return _Normalized(model) if wants_imagenet_input(model) else model
+    """A module taking [0, 1] images: a network whose description declares an input
+    normalisation (``lib.networks``) gets it in front; any other module (e.g. the digit CNN,
+    trained on [0, 1] pixels) is returned as is."""
+    network = getattr(model, "network", None)
+    return _Normalized(model) if network is not None and network.mean is not None else model
 
 
 class _Normalized(nn.Module):
@@ -46,7 +48,7 @@ class _Normalized(nn.Module):
         self.categories = getattr(model, "categories", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(normalize(x))
+        return self.model(normalize_input(self.model, x))
 
 
 def check_images(x: torch.Tensor, name: str = "images") -> torch.Tensor:

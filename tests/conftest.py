@@ -94,7 +94,7 @@ def _isolated_environment(tmp_path, monkeypatch):
     """Every test gets its own download caches and the default profile/weights settings."""
     monkeypatch.setenv("CNNX_CACHE", str(tmp_path / "asset-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    for name in ("CNNX_PROFILE", "CNNX_DEVICE", "CNNX_RANDOM_WEIGHTS"):
+    for name in ("CNNX_PROFILE", "CNNX_DEVICE", "CNNX_OFFLINE_NETWORK", "CNNX_CLAIMS_LOG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TQDM_DISABLE", "1")
     torch.manual_seed(0)

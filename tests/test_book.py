@@ -235,7 +235,7 @@ def test_book_command_offline_stops_with_a_clear_message(offline, tmp_path):
     )
     assert done.returncode == 1
     assert "The book cannot be built" in done.stderr
-    assert "vgg19" in done.stderr and "CNNX_RANDOM_WEIGHTS=1" in done.stderr
+    assert "vgg19" in done.stderr and "CNNX_OFFLINE_NETWORK=1" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 

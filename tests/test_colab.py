@@ -145,7 +145,8 @@ def test_every_notebook_runs_in_a_fresh_colab_like_environment(tmp_path):
         assets.seed_cache(MACHINE_CACHE)
     build_book.prepare(smoke=True)  # and the rest, into this test's own cache
     env.update(
-        CNNX_RANDOM_WEIGHTS="1",
+        CNNX_OFFLINE_NETWORK="1",
+        CNNX_CLAIMS_LOG=str(tmp_path / "claims"),
         CNNX_PROFILE="smoke",
         CNNX_CACHE=os.environ["CNNX_CACHE"],
         TORCH_HOME=os.environ["TORCH_HOME"],
