@@ -128,14 +128,17 @@ def test_bad_epsilon_and_bad_inputs_get_clear_errors(trained):
 
 
 def test_pixel_classifier_normalises_the_models_that_ask_for_it():
-    from lib.images import normalize
+    from lib import networks
 
     small = tiny_cnn()
     assert pixel_classifier(small) is small  # trained on [0, 1] pixels: left as it is
-    imagenet = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
-    imagenet.input_normalization = "imagenet"  # as lib.models.load_model marks its networks
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
+    networks.attach(net, networks.sequential(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5)))
     x = torch.rand(2, 3, 4, 4)
-    assert torch.allclose(pixel_classifier(imagenet)(x), imagenet(normalize(x)))
+    by_hand = (x - torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.2, 0.25, 0.5]
+    ).view(1, 3, 1, 1)
+    assert torch.allclose(pixel_classifier(net)(x), net(by_hand))
 
 
 def test_magnify_and_square_photos():

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,25 +10,39 @@ from torch import nn
 from lib import models
 
 
-def test_random_weights_switch_is_explicit_and_visible(monkeypatch, capsys):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "1")
-    model = models.load_model("googlenet", device="cpu")
-    assert model.pretrained is False and model.arch == "googlenet"
-    assert "RANDOM WEIGHTS: googlenet is NOT pretrained" in capsys.readouterr().out
+def test_random_weights_are_an_explicit_visible_control(capsys):
+    model = models.load_model("googlenet", pretrained=False, device="cpu")
+    assert model.pretrained is False and model.network.name == "googlenet"
+    assert "Network: GoogLeNet, random weights (an untrained control)." in capsys.readouterr().out
     assert not model.training
     assert not any(p.requires_grad for p in model.parameters())
     assert len(model.categories) == 1000 and model.categories[0] == "tench"
 
 
+def test_the_offline_switch_runs_the_trained_offline_network(monkeypatch, capsys):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "1")
+    model = models.load_model("vgg19", device="cpu")
+    assert model.network.name == "efficientnet_lite0" and model.pretrained is True
+    assert model.stands_in_for == "VGG19"
+    line = capsys.readouterr().out
+    assert "Network: EfficientNet-Lite0, trained on ImageNet" in line
+    assert "stands in for VGG19" in line and "CNNX_OFFLINE_NETWORK" in line
+    # an untrained control stays the network asked for
+    control = models.load_model("vgg19", pretrained=False, device="cpu")
+    assert control.network.name == "vgg19"
+
+
 def test_bad_switch_value(monkeypatch):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "maybe")
-    with pytest.raises(ValueError, match="CNNX_RANDOM_WEIGHTS='maybe'"):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "maybe")
+    with pytest.raises(ValueError, match="CNNX_OFFLINE_NETWORK='maybe'"):
         models.load_model("vgg16")
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="Unknown model 'resnet'; choose one of vgg16, vgg19"):
+    with pytest.raises(ValueError, match="Unknown network 'resnet'; the book describes .*vgg19"):
         models.load_model("resnet", pretrained=False)
+    with pytest.raises(TypeError, match="pretrained must be True or False"):
+        models.load_model("vgg19", pretrained=None)
 
 
 def test_random_weights_are_seeded():
@@ -45,9 +60,9 @@ def test_vgg_relus_are_not_in_place():
 def _seed_hub_cache(name: str) -> None:
     """Write a random state dict under the file name torchvision expects: no network needed."""
     reference = getattr(torchvision.models, name)(
-        weights=None, **models._ARGUMENTS[name], aux_logits=True, init_weights=True
+        weights=None, transform_input=True, aux_logits=True, init_weights=True
     )
-    path = models.weights_path(name)
+    path = Path(models.weights_path(name))
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)
 
@@ -67,9 +82,9 @@ def test_missing_weights_offline_give_a_clear_error(offline):
     with pytest.raises(models.WeightsUnavailableError) as caught:
         models.load_model("googlenet", pretrained=True, device="cpu")
     message = str(caught.value)
-    path = models.weights_path("googlenet")
+    path = Path(models.weights_path("googlenet"))
     assert path.name in message and str(path.parent) in message
-    assert "CNNX_RANDOM_WEIGHTS=1" in message
+    assert "CNNX_OFFLINE_NETWORK=1" in message
 
 
 def test_prefetch_command_fails_without_a_traceback(offline):
@@ -80,5 +95,5 @@ def test_prefetch_command_fails_without_a_traceback(offline):
         timeout=120,
     )
     assert done.returncode == 1
-    assert "error: The pretrained weights of googlenet" in done.stderr
+    assert "error: The trained weights of GoogLeNet" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
