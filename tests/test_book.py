@@ -90,7 +90,7 @@ def test_twin_switch_targets_pair_pages_by_chapter_number(language):
     assert set(twins) == set(_toc_files(language))
 
 
-APPENDIX = "07"  # engineering notes: no exercises, objectives or own-image cell
+APPENDIX = "07"  # conventions and the claims log: no exercises, objectives or own-image cell
 
 
 @pytest.mark.parametrize("language", ["it", "en"])
@@ -320,6 +320,21 @@ def test_smoke_build_output():
             assert html.count("<img") >= 1, f"{page.name} has no figure"
     intro = (SMOKE / "en" / "00_introduction.html").read_text(encoding="utf-8")
     assert intro.count("<img") >= 3  # the photo, the maps of five layers (one figure), the zeros
+
+
+@smoke_only
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_each_edition_publishes_the_claims_log_of_the_trained_network(language):
+    name = {"it": "07_appendice", "en": "07_appendix"}[language]
+    table = _html(language, name).select_one("table.claims-log")
+    assert table is not None, "the appendix has no claims log"
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in table.select("tbody tr")]
+    networks = {row[1] for row in rows}
+    assert "EfficientNet-Lite0" in networks, networks
+    trained = [row for row in rows if row[5]]  # claims about a trained network say "untrained"
+    assert len(rows) >= 20 and len(trained) >= 8, (len(rows), len(trained))
+    yes = {"it": "sì", "en": "yes"}[language]
+    assert all(row[4] == yes for row in rows)  # a build with a failing claim does not publish
 
 
 EXERCISES = {"it": "Esercizi", "en": "Exercises"}
