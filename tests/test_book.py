@@ -223,6 +223,41 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     assert "42" in html
 
 
+@pytest.mark.book
+def test_a_build_with_another_profile_executes_every_page_again(tmp_path, monkeypatch):
+    """`make test` then `make book`: the second build publishes the second profile's outputs,
+    although no page changed (each edition's Sphinx environment must not keep the first)."""
+    root = tmp_path / "repo"
+    header = EN[0].read_text(encoding="utf-8").split("---")[1]
+    cell = "import os\nprint('profile:', os.environ['CNNX_PROFILE'])"
+    for language in build_book.EDITIONS:
+        folder = root / "book" / language
+        folder.mkdir(parents=True)
+        (folder / "_toc.yml").write_text("format: jb-book\nroot: 00_page\n", encoding="utf-8")
+        page = f"---{header}---\n\n# A page\n\n```{{code-cell}} ipython3\n{cell}\n```\n"
+        (folder / "00_page.md").write_text(page, encoding="utf-8")
+    shutil.copy(ROOT / "_config.yml", root)
+    shutil.copytree(ROOT / "_ext", root / "_ext")
+    for name in ("references.bib", "index.html"):
+        shutil.copy(ROOT / "book" / name, root / "book")
+    # the build script, pointed at the tiny repository, with no weights or images to fetch
+    monkeypatch.setattr(build_book, "ROOT", root)
+    for name, value in vars(build_book).copy().items():
+        if isinstance(value, Path) and value.is_relative_to(ROOT / "_build"):
+            monkeypatch.setattr(build_book, name, root / value.relative_to(ROOT))
+    monkeypatch.setattr(build_book, "prepare", lambda smoke: None)
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(root / "_build" / "claims"))
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "1")
+    monkeypatch.setattr(sys, "argv", ["build_book.py"])
+    for profile in ("smoke", "quick"):
+        monkeypatch.setenv("CNNX_PROFILE", profile)
+        assert build_book.main() == 0
+        for language in build_book.EDITIONS:
+            html = root / "_build" / "html" / language / "00_page.html"
+            assert f"profile: {profile}" in html.read_text(encoding="utf-8"), (language, profile)
+        assert f"profile={profile}" in build_book.STAMP.read_text()
+
+
 def test_book_command_offline_stops_with_a_clear_message(offline, tmp_path):
     env = {**os.environ, "CNNX_CACHE": str(tmp_path / "empty-cache")}
     done = subprocess.run(
