@@ -148,6 +148,14 @@ GOOGLENET_ROLES = {
         "inception5b",
     ],
     "sanity": ["inception3a", "inception4c"],
+    # chapter 2: one layer per resolution (strides 2 to 32), λ_V by depth as for VGG19
+    "inversion": {
+        "conv1": 1,
+        "conv3": 1,
+        "inception3b": 10,
+        "inception4e": 10,
+        "inception5b": 100,
+    },
     # chapter 3: the DeepDream layer, and a lower and a higher one to compare
     "dream": "inception4c",
     "dream_low": "inception3b",
@@ -233,7 +241,8 @@ EFFICIENTNET_ROLES = {
         "block7_depthwise",
     ],
     "sanity": ["block3_depthwise", "block5_depthwise"],
-    # chapter 2
+    # chapter 2: rectified tensors, one per resolution (strides 2 to 32), with λ_V by relative
+    # depth as for VGG19: 1 for the first two, 10 for the middle ones, 100 for the deepest
     "inversion": {
         "stem": 1,
         "block2_depthwise": 1,
