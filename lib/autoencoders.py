@@ -14,8 +14,8 @@
 - ``pca_reconstruct`` / ``pca_error_vs_latent``: principal component analysis, the best linear
   autoencoder, as a baseline with the same code sizes.
 - ``path_confidence``: what an independent classifier says along the latent path and along the
-  pixel cross-fade between pairs of images; ``nearest_distance``, how far images are from the
-  closest of a reference set (no network involved).
+  pixel cross-fade between pairs of images (``lib.digits.nearest_distance`` says how far images
+  are from the closest training digit, with no network involved).
 """
 
 from __future__ import annotations
@@ -379,14 +379,3 @@ def path_confidence(
         latent.append(predict_proba(classifier, walk).amax(1))
         pixel.append(predict_proba(classifier, fade).amax(1))
     return torch.stack(latent), torch.stack(pixel)
-
-
-def nearest_distance(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """For each image of ``x``, the root mean square difference per pixel to the closest image
-    of ``reference`` (e.g. the training digits): ``(N,)``, 0 for an image that is in it. A judge of
-    "looks like the data" that involves no trained network."""
-    _check_images(x)
-    _check_images(reference, "reference")
-    a, b = x.detach().cpu().flatten(1).double(), reference.detach().cpu().flatten(1).double()
-    squared = (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp_min(0)
-    return (squared.amin(1) / a.shape[1]).sqrt().float()

@@ -20,7 +20,6 @@ from lib.autoencoders import (
     error_vs_latent,
     interpolate,
     layer_sizes,
-    nearest_distance,
     path_confidence,
     pca_error_vs_latent,
     pca_reconstruct,
@@ -202,11 +201,3 @@ def test_path_confidence_judges_both_paths(digits, trained):
     assert not torch.allclose(latent[:, 0], ends[:3])  # the latent path starts at a's decoding
     with pytest.raises(ValueError, match="same number"):
         path_confidence(judge, model, a, b[:2])
-
-
-def test_nearest_distance_is_zero_on_the_reference_and_rms_otherwise(digits):
-    reference = digits.x_train[:50]
-    assert torch.allclose(nearest_distance(reference[:5], reference), torch.zeros(5), atol=1e-4)
-    shifted = (reference[:3] + 0.1).clamp(max=1)
-    brute = torch.stack([(s - reference).pow(2).flatten(1).mean(1).min().sqrt() for s in shifted])
-    assert torch.allclose(nearest_distance(shifted, reference), brute, atol=1e-5)
