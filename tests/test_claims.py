@@ -166,8 +166,10 @@ def test_the_book_lists_its_claims(tmp_path):
         encoding="utf-8",
     )
     assert list_claims.page_claims(page) == [("any", False), ("trained", True)]
-    page.write_text(page.read_text().replace("'any'", "f'{a}'"), encoding="utf-8")
-    with pytest.raises(ValueError, match="write the claim as a plain string"):
+    page.write_text(page.read_text().replace("'any'", "f'{a} grows'"), encoding="utf-8")
+    assert list_claims.page_claims(page)[0] == ("[computed] f'{a} grows'", False)
+    page.write_text(page.read_text().replace("trained=True", "trained=flag"), encoding="utf-8")
+    with pytest.raises(ValueError, match="trained must be True or False"):
         list_claims.page_claims(page)
 
 
