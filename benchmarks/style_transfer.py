@@ -45,10 +45,14 @@ from lib.assets import load_asset
 from lib.device import describe, seed_everything
 from lib.images import IMAGENET_MEAN, IMAGENET_STD
 from lib.models import load_model
-from lib.style import CONTENT_LAYER, STYLE_LAYERS, transfer
+from lib.networks import get
+from lib.style import transfer
 
+# the reference loop walks VGG19's layers: the library runs with VGG19's roles too
+_VGG19 = get("vgg19").roles
+CONTENT_LAYER, STYLE_LAYERS = _VGG19["content"], tuple(_VGG19["style"])
 CONTENT_WEIGHT = 1.0
-STYLE_WEIGHT = 1e3
+STYLE_WEIGHT = CONTENT_WEIGHT / _VGG19["alpha_beta"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,6 +165,8 @@ def run_library(model, content, style, schedule, evals, target=None, init="conte
         style,
         steps=steps,
         scales=scales,
+        content_layer=CONTENT_LAYER,
+        style_layers=STYLE_LAYERS,
         content_weight=CONTENT_WEIGHT,
         style_weight=STYLE_WEIGHT,
         init=init,

@@ -5,6 +5,10 @@ a style image's (the losses, and their notation, are in ``lib.gram``): the total
 ``α · content + β · Σ_l w_l E_l`` is minimised over the pixels with L-BFGS through
 ``lib.optim.optimize``, the pixels clamped to [0, 1] before every evaluation.
 
+The layers and the ratio ``α/β`` are the network's (``lib.networks.role``: ``"content"``,
+``"style"``, ``"alpha_beta"``) unless they are given. ``smooth=T`` compares the activations after
+Wang, Li and Vasconcelos' softmax smoothing at temperature ``T`` (``lib.gram.smoothed``).
+
 Beyond the paper: a coarse-to-fine schedule (``scales``, through ``lib.multiscale``), a
 colour-matched start (``init="matched"``: ``lib.colors.match_colors``), colour preservation by
 luminance transfer (``lib.colors.preserve_colors``), and blends of several styles with weights.
@@ -22,17 +26,18 @@ from torch import nn
 from .colors import match_colors, preserve_colors
 from .device import device_of
 from .gram import (
-    CONTENT_LAYER,
-    STYLE_LAYERS,
     ContentLoss,
     StyleLoss,
+    activation_entropy,
     content_loss,
     gram_matrix,
     paper_style_loss,
+    smoothed,
     style_layer_loss,
 )
 from .images import check_batch, resize_to
 from .multiscale import coarse_to_fine, scaled_sizes
+from .networks import role
 from .objectives import Objective
 from .optim import OptimizerFactory, optimize
 from .parametrization import PixelImage
@@ -40,47 +45,62 @@ from .parametrization import PixelImage
 INITS = ("content", "matched", "noise")
 # The chapter reads the losses here too (``style.gram_matrix`` is ``lib.gram.gram_matrix``).
 __all__ = [
-    "CONTENT_LAYER",
-    "STYLE_LAYERS",
     "ContentLoss",
     "Evaluation",
     "StyleLoss",
     "TransferResult",
+    "activation_entropy",
     "content_loss",
     "gram_matrix",
     "paper_style_loss",
+    "smoothed",
     "style_layer_loss",
     "style_objective",
+    "style_weight_for",
     "transfer",
 ]
+
+
+def style_weight_for(model: nn.Module, content_weight: float = 1.0) -> float:
+    """``β`` for ``content_weight`` (``α``) at the network's ratio ``α/β`` (its role
+    ``"alpha_beta"``): the ratio that works depends on the network and its layers."""
+    return content_weight / float(role(model, "alpha_beta"))
 
 
 def style_objective(
     model: nn.Module,
     content: torch.Tensor | None,
     styles: torch.Tensor | Sequence[torch.Tensor] | None,
-    content_layer: str = CONTENT_LAYER,
-    style_layers: Sequence[str] = STYLE_LAYERS,
+    content_layer: str | None = None,
+    style_layers: Sequence[str] | None = None,
     content_weight: float = 1.0,
-    style_weight: float = 1e3,
+    style_weight: float | None = None,
     layer_weights: Sequence[float] | None = None,
     blend: Sequence[float] | None = None,
     mixed_precision: bool = False,
+    smooth: float | None = None,
 ) -> Objective:
     """``α · ContentLoss + β · StyleLoss`` (terms ``content`` and ``style``). ``content=None``
     gives texture synthesis (no content term), ``styles=None`` the content term alone.
+    Unless given, the layers are the network's roles ``"content"`` and ``"style"``, and
+    ``style_weight`` is :func:`style_weight_for` ``content_weight``.
     ``mixed_precision``: the network in bfloat16 with channels-last memory, the Gram matrices
-    and losses in float32."""
+    and losses in float32. ``smooth``: both terms on activations smoothed at that temperature
+    (``lib.gram.smoothed``; ``None``: as they are)."""
     styles = [styles] if isinstance(styles, torch.Tensor) else list(styles or [])
     if content is None and not styles:
         raise ValueError("Give a content image, a style image, or both.")
-    if content_weight < 0 or style_weight < 0:
+    if styles and style_weight is None:
+        style_weight = style_weight_for(model, content_weight)
+    if content_weight < 0 or (style_weight or 0) < 0:
         raise ValueError("content_weight and style_weight must be non-negative.")
     terms = []
     if content is not None:
-        terms.append(content_weight * ContentLoss(model, content, content_layer))
+        layer = content_layer if content_layer is not None else role(model, "content")
+        terms.append(content_weight * ContentLoss(model, content, layer, smooth))
     if styles:
-        terms.append(style_weight * StyleLoss(model, styles, style_layers, layer_weights, blend))
+        layers = style_layers if style_layers is not None else role(model, "style")
+        terms.append(style_weight * StyleLoss(model, styles, layers, layer_weights, blend, smooth))
     objective = terms[0] if len(terms) == 1 else terms[0] + terms[1]
     return objective.with_mixed_precision() if mixed_precision else objective
 
@@ -134,11 +154,12 @@ def transfer(
     steps: int | Sequence[int] = 300,
     scales: Sequence[float] = (1.0,),
     content_weight: float = 1.0,
-    style_weight: float = 1e3,
-    content_layer: str = CONTENT_LAYER,
-    style_layers: Sequence[str] = STYLE_LAYERS,
+    style_weight: float | None = None,
+    content_layer: str | None = None,
+    style_layers: Sequence[str] | None = None,
     layer_weights: Sequence[float] | None = None,
     blend: Sequence[float] | None = None,
+    smooth: float | None = None,
     init: str | torch.Tensor = "content",
     size: tuple[int, int] | None = None,
     style_scale: float = 1.0,
@@ -151,7 +172,9 @@ def transfer(
 ) -> TransferResult:
     """Gatys' style transfer: the image whose ``content_layer`` matches ``content`` and whose
     Gram matrices match ``style`` (or a ``blend`` of several styles). Each level ends with the
-    best image it evaluated, which starts the next level or is returned.
+    best image it evaluated, which starts the next level or is returned. The layers and the
+    weights are those of :func:`style_objective` (the network's roles unless given); ``smooth``
+    (a temperature) compares smoothed activations.
 
     ``steps``: evaluations (L-BFGS iterations), one number per entry of ``scales`` (or one
     number for all). ``scales``: a coarse-to-fine schedule, e.g. ``(0.5, 1.0)``: the transfer
@@ -205,6 +228,7 @@ def transfer(
             layer_weights,
             blend,
             mixed_precision,
+            smooth,
         )
         objectives.append(objective)
         # The loss handed to the optimiser is scaled so that the start's is 1 (the history keeps

@@ -1,23 +1,39 @@
-"""Style transfer: Gram matrices, losses, transfer, texture synthesis, colours, blends."""
+"""Style transfer: Gram matrices, losses, transfer, texture synthesis, colours, blends, the
+network's roles, and the softmax smoothing of the activations."""
+
+import math
 
 import pytest
 import torch
-from conftest import tiny_vgg
+from conftest import tiny_vgg as plain_tiny_vgg
 
+from lib import models, networks
 from lib import style as style_module
 from lib.colors import match_colors, preserve_colors, rgb_to_yiq, weighted_mean, yiq_to_rgb
+from lib.features import extract
 from lib.objectives import Sum
 from lib.optim import make_optimizer
 from lib.style import (
+    ContentLoss,
+    StyleLoss,
+    activation_entropy,
     content_loss,
     gram_matrix,
     paper_style_loss,
+    smoothed,
     style_layer_loss,
     style_objective,
+    style_weight_for,
     transfer,
 )
 
 LAYERS = dict(content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"))
+TINY_ROLES = {"content": "relu2_1", "style": ["relu1_1", "relu2_2"], "alpha_beta": 1e-2}
+
+
+def tiny_vgg(seed: int = 0):
+    """The tests' two-block VGG, described with the chapter's roles."""
+    return networks.attach(plain_tiny_vgg(seed), networks.sequential(roles=TINY_ROLES))
 
 
 def test_gram_is_symmetric_and_positive_semidefinite():
@@ -293,3 +309,133 @@ def test_mixed_precision_computes_nearly_the_same_loss_and_transfers():
     assert result.best.total < 0.5 * result.losses[0]
     assert result.image.dtype == torch.float32
     assert 0 <= result.image.min() and result.image.max() <= 1
+
+
+# --------------------------------------------------------------------------------------------
+# The network's roles
+
+
+@pytest.mark.parametrize("name", ["vgg19", "vgg16", "efficientnet_lite0"])
+def test_the_losses_read_each_networks_roles(name):
+    model = models.load_model(name, pretrained=False, device="cpu")
+    roles = networks.describe(model).roles
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    objective = style_objective(model, content, style)
+    (content_weight, content_term), (style_weight, style_term) = objective.parts()
+    assert content_term.layers == (roles["content"],)
+    assert style_term.layers == tuple(roles["style"])
+    assert content_weight / style_weight == pytest.approx(roles["alpha_beta"])
+    terms = objective.terms(content)
+    assert terms["content"].item() == 0 and terms["style"].item() > 0
+    result = transfer(model, content, style, steps=3, progress=False)
+    assert result.best.total < result.losses[0]
+    assert 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_a_tiny_described_network_gets_its_layers_and_ratio_from_its_roles():
+    model = tiny_vgg()
+    assert style_weight_for(model) == pytest.approx(100)
+    assert style_weight_for(model, content_weight=3.0) == pytest.approx(300)
+    torch.manual_seed(0)
+    content, style = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24) ** 2
+    by_roles = style_objective(model, content, style)
+    explicit = style_objective(
+        model,
+        content,
+        style,
+        content_layer="relu2_1",
+        style_layers=["relu1_1", "relu2_2"],
+        style_weight=100.0,
+    )
+    image = torch.rand(1, 3, 24, 24)
+    assert by_roles(image).item() == pytest.approx(explicit(image).item(), rel=1e-6)
+    result = transfer(model, content, style, steps=10, progress=False)
+    assert result.best.total < 0.5 * result.losses[0]
+
+
+def test_a_network_without_the_chapters_roles_says_so():
+    model, image = plain_tiny_vgg(), torch.rand(1, 3, 16, 16)
+    with pytest.raises(KeyError, match="no role 'alpha_beta'"):
+        style_objective(model, image, image, content_layer="relu2_2", style_layers=["relu1_1"])
+    with pytest.raises(KeyError, match="no role 'content'"):
+        style_objective(model, image, None)
+    # with everything given, no role is needed
+    objective = style_objective(model, image, image, style_weight=1.0, **LAYERS)
+    assert objective(torch.rand(1, 3, 16, 16)).item() > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax smoothing (Wang, Li and Vasconcelos, 2021) and the entropy of activations
+
+
+def test_smoothing_is_a_softmax_over_each_images_activations_with_mean_one():
+    torch.manual_seed(0)
+    features = torch.randn(2, 3, 4, 5)
+    out = smoothed(features)
+    assert out.shape == features.shape
+    assert torch.allclose(out.flatten(1).mean(1), torch.ones(2))
+    expected = 60 * torch.softmax(features[1].flatten(), 0)
+    assert torch.allclose(out[1].flatten(), expected, atol=1e-6)
+    # a softmax ignores a constant shift, and a huge temperature makes everything equal
+    assert torch.allclose(smoothed(features + 3.0), out, atol=1e-5)
+    assert torch.allclose(smoothed(features, temperature=1e6), torch.ones_like(out), atol=1e-4)
+    with pytest.raises(ValueError, match="temperature"):
+        smoothed(features, temperature=0.0)
+
+
+def test_a_softmax_turns_a_difference_into_a_ratio():
+    # two activations d apart end up e^(d / T) times apart: small differences are flattened,
+    # large ones sharpened
+    features = torch.tensor([0.5, 1.0, 6.0, 0.0]).view(1, 4, 1, 1)
+    out = smoothed(features).flatten()
+    assert (out[1] / out[0]).item() == pytest.approx(math.exp(0.5), rel=1e-5)
+    assert (out[1] / out[0]).item() < (features[0, 1] / features[0, 0]).item()
+    assert (out[2] / out[1]).item() == pytest.approx(math.exp(5.0), rel=1e-5)
+    assert (out[2] / out[1]).item() > (features[0, 2] / features[0, 1]).item()
+    out = smoothed(features, temperature=2.0).flatten()
+    assert (out[2] / out[1]).item() == pytest.approx(math.exp(2.5), rel=1e-5)
+
+
+def test_entropy_is_one_for_equal_activations_and_zero_for_a_single_peak():
+    equal = torch.full((1, 4, 3, 3), 0.7)
+    peak = torch.zeros(1, 4, 3, 3)
+    peak[0, 2, 1, 1] = 5.0
+    assert activation_entropy(equal).item() == pytest.approx(1.0, abs=1e-6)
+    assert activation_entropy(peak).item() == pytest.approx(0.0, abs=1e-6)
+    both = activation_entropy(torch.cat([equal, peak]))
+    assert both.shape == (2,)
+    with pytest.raises(ValueError, match="non-negative"):
+        activation_entropy(torch.randn(1, 2, 3, 3))
+
+
+def test_smoothing_raises_the_entropy_of_small_sparse_activations_and_lowers_it_for_large_ones():
+    torch.manual_seed(0)
+    mask = torch.rand(1, 8, 6, 6) < 0.3
+    small = 0.5 * torch.rand(1, 8, 6, 6) * mask  # sparse, differences below 1
+    large = 6.0 * torch.rand(1, 8, 6, 6) * mask + 1.0  # dense, differences up to 6
+    assert activation_entropy(smoothed(small)) > activation_entropy(small)
+    assert activation_entropy(smoothed(large)) < activation_entropy(large)
+
+
+def test_smoothed_losses_compare_smoothed_activations():
+    model = tiny_vgg()
+    torch.manual_seed(0)
+    content, style, image = (torch.rand(1, 3, 16, 16) for _ in range(3))
+    layer = ContentLoss(model, content, "relu2_2", smooth=1.0)
+
+    def acts(images):
+        return extract(model, images, ["relu1_1", "relu2_2"])
+
+    target = smoothed(acts(content)["relu2_2"])
+    assert torch.allclose(layer.target, target)
+    assert layer(content).item() == pytest.approx(0, abs=1e-10)
+    expected = content_loss(smoothed(acts(image)["relu2_2"]), target)
+    assert layer(image).item() == pytest.approx(expected.item(), rel=1e-5)
+    raw = StyleLoss(model, style, ["relu1_1"])
+    smooth = StyleLoss(model, style, ["relu1_1"], smooth=2.0)
+    expected = gram_matrix(smoothed(acts(style)["relu1_1"], 2.0))
+    assert torch.allclose(smooth.targets["relu1_1"], expected)
+    assert smooth(image).item() != pytest.approx(raw(image).item())
+    result = transfer(model, content, style, steps=10, smooth=1.0, **LAYERS, progress=False)
+    assert result.best.total < 0.5 * result.losses[0]
