@@ -9,11 +9,12 @@
 set -euo pipefail
 
 # The PDF: XeLaTeX and latexmk, the LaTeX packages that Sphinx and sphinx-jupyterbook-latex load,
-# the fonts they name (and DejaVu Sans Mono for the code) and the Italian hyphenation patterns (about 90 MB to download, 0.7 GB
-# installed).
+# the fonts they name (and DejaVu Sans Mono for the code) and the Italian hyphenation patterns:
+# about 90 MB to download, 0.5 GB installed, 3 minutes on a busy 2-core machine.
 pdf=(texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
   texlive-lang-italian tex-gyre fonts-freefont-otf fonts-dejavu-core latexmk)
-# The checks: a headless browser and the PDF tools (pdfinfo, pdftotext, pdftoppm).
+# The checks: a headless browser and the PDF tools (pdfinfo, pdftotext, pdftoppm): about 110 MB
+# to download, 0.4 GB installed, under a minute.
 checks=(chromium poppler-utils)
 
 case "${1:-}" in
