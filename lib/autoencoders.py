@@ -6,22 +6,18 @@
   ``error_vs_latent`` (one model per code size).
 - ``interpolate``: decode points on the segment between two codes ("walking the manifold"), and
   the pixel-space cross-fade to compare with.
-- Information helpers: ``entropy_bits`` (Shannon entropy of the pixel histogram, bits per pixel),
-  ``compressed_bits`` / ``compression_ratio`` with zlib and lzma, on images quantised to bytes.
 - ``auroc``: how well a score (e.g. reconstruction error) separates two sets.
 - ``layer_sizes`` / ``draw_autoencoder``: the shapes an image takes through the encoder, the code
   and the decoder, read from the model, and a diagram of them.
 - ``pca_reconstruct`` / ``pca_error_vs_latent``: principal component analysis, the best linear
   autoencoder, as a baseline with the same code sizes.
 - ``path_confidence``: what an independent classifier says along the latent path and along the
-  pixel cross-fade between pairs of images; ``nearest_distance``, how far images are from the
-  closest of a reference set (no network involved).
+  pixel cross-fade between pairs of images (``lib.digits.nearest_distance`` says how far images
+  are from the closest training digit, with no network involved).
 """
 
 from __future__ import annotations
 
-import lzma
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,21 +45,32 @@ def _check_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
 
 class ConvAutoencoder(nn.Module):
     """8×8×1 → conv (16) → strided conv (32, 4×4) → linear → code of size ``latent``, and back
-    with a linear layer, a transposed convolution to 8×8 and a sigmoid (pixels in [0, 1])."""
+    with a linear layer, a transposed convolution to 8×8 (16 channels), a 3×3 convolution to
+    one channel and a sigmoid (pixels in [0, 1]). ``seed`` draws the initial weights from that
+    seed: the autoencoder that ``train_autoencoder(..., seed=seed)`` starts from, an untrained
+    control."""
 
-    def __init__(self, latent: int = 10, width: int = 16):
+    def __init__(self, latent: int = 10, width: int = 16, seed: int | None = None):
         super().__init__()
         if not isinstance(latent, int) or latent < 1:
             raise ValueError(f"latent must be a positive integer (the code size); got {latent!r}.")
         self.latent = latent
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self._build(width)
+        else:
+            self._build(width)
+
+    def _build(self, width: int) -> None:
         w = width
         self.encoder = nn.Sequential(
             nn.Conv2d(1, w, 3, padding=1), nn.ReLU(),
             nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),  # 8×8 -> 4×4
-            nn.Flatten(), nn.Linear(2 * w * 16, latent),
+            nn.Flatten(), nn.Linear(2 * w * 16, self.latent),
         )  # fmt: skip
         self.decoder = nn.Sequential(
-            nn.Linear(latent, 2 * w * 16), nn.ReLU(), nn.Unflatten(1, (2 * w, 4, 4)),
+            nn.Linear(self.latent, 2 * w * 16), nn.ReLU(), nn.Unflatten(1, (2 * w, 4, 4)),
             nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.ReLU(),  # 4×4 -> 8×8
             nn.Conv2d(w, 1, 3, padding=1), nn.Sigmoid(),
         )  # fmt: skip
@@ -165,53 +172,7 @@ def encode(model: ConvAutoencoder, x: torch.Tensor) -> torch.Tensor:
     return model.encode(x.to(device_of(model))).cpu()
 
 
-# --------------------------------------------------------------------------- information
-
-
-def to_levels(x: torch.Tensor | np.ndarray, levels: int = 17) -> np.ndarray:
-    """Images in [0, 1] as integer symbols 0..levels-1 (uint8): the digits' 17 grey levels, or
-    256 for ordinary 8-bit pixels."""
-    if not 2 <= levels <= 256:
-        raise ValueError(f"levels must be between 2 and 256 to fit a byte; got {levels!r}.")
-    array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if array.size == 0:
-        raise ValueError("No pixels: pass at least one image.")
-    if array.min() < -1e-6 or array.max() > 1 + 1e-6:
-        raise ValueError(f"Pixels must be in [0, 1]; got [{array.min():.3g}, {array.max():.3g}].")
-    return np.rint(np.clip(array, 0, 1) * (levels - 1)).astype(np.uint8)
-
-
-def entropy_bits(symbols: np.ndarray) -> float:
-    """Shannon entropy of the histogram of ``symbols``, in bits per symbol:
-    H = -Σ p_k log2 p_k. For pixels drawn independently from that histogram this is the least
-    number of bits per pixel any lossless code can reach on average (Shannon, 1948)."""
-    symbols = np.asarray(symbols).reshape(-1)
-    if symbols.size == 0:
-        raise ValueError("No symbols: pass at least one.")
-    _, counts = np.unique(symbols, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log2(p)).sum() + 0.0)
-
-
-COMPRESSORS = {
-    "zlib": lambda data: zlib.compress(data, 9),
-    "lzma": lambda data: lzma.compress(data, preset=9 | lzma.PRESET_EXTREME),
-}
-
-
-def compressed_bits(symbols: np.ndarray, method: str = "zlib") -> float:
-    """Bits per symbol after compressing ``symbols`` (one byte each) with ``method``."""
-    if method not in COMPRESSORS:
-        raise ValueError(f"Unknown method {method!r}; use one of {', '.join(COMPRESSORS)}.")
-    data = np.ascontiguousarray(symbols, dtype=np.uint8).tobytes()
-    if not data:
-        raise ValueError("No symbols: pass at least one.")
-    return 8 * len(COMPRESSORS[method](data)) / len(data)
-
-
-def compression_ratio(symbols: np.ndarray, method: str = "zlib") -> float:
-    """Raw size (one byte per pixel) over compressed size: 8 / ``compressed_bits``."""
-    return 8 / compressed_bits(symbols, method)
+# --------------------------------------------------------------------------- detection
 
 
 def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
@@ -379,14 +340,3 @@ def path_confidence(
         latent.append(predict_proba(classifier, walk).amax(1))
         pixel.append(predict_proba(classifier, fade).amax(1))
     return torch.stack(latent), torch.stack(pixel)
-
-
-def nearest_distance(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """For each image of ``x``, the root mean square difference per pixel to the closest image
-    of ``reference`` (e.g. the training digits): ``(N,)``, 0 for an image that is in it. A judge of
-    "looks like the data" that involves no trained network."""
-    _check_images(x)
-    _check_images(reference, "reference")
-    a, b = x.detach().cpu().flatten(1).double(), reference.detach().cpu().flatten(1).double()
-    squared = (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp_min(0)
-    return (squared.amin(1) / a.shape[1]).sqrt().float()

@@ -23,6 +23,7 @@ from torch import nn
 
 from .device import device_of
 from .images import check_batch
+from .networks import attach, sequential
 from .training import train
 
 LEVELS = 17  # grey levels of the digits: 0, 1/16, ..., 1
@@ -65,16 +66,23 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
 
 
 # --------------------------------------------------------------------------- classifier
-def digit_cnn(width: int = 16, num_classes: int = 10) -> nn.Sequential:
-    """A small CNN for 8×8 digits: two conv blocks and a linear layer (about 25k parameters).
+def digit_cnn(width: int = 16, num_classes: int = 10, seed: int | None = None) -> nn.Sequential:
+    """A small CNN for 8×8 digits: three conv blocks and a linear layer (about 25k parameters).
 
-    An ``nn.Sequential`` with named children, so ``lib.features`` can read its layers
-    (``conv1`` … ``logits``). It takes images in [0, 1] and returns logits.
+    An ``nn.Sequential`` with named children, described as "digit CNN" (``lib.networks``), so
+    ``lib.features`` reads its layers (``conv1`` … ``logits``) and the claims name it. It takes
+    images in [0, 1] and returns logits. ``seed`` draws its initial weights from that seed
+    (an untrained control that does not depend on what ran before); without it they come
+    from torch's global generator.
     """
     if width < 1:
         raise ValueError(f"width must be a positive number of channels; got {width!r}.")
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return digit_cnn(width, num_classes)
     w = width
-    return nn.Sequential(
+    model = nn.Sequential(
         _named(
             ("conv1", nn.Conv2d(1, w, 3, padding=1)),
             ("relu1", nn.ReLU()),
@@ -88,6 +96,7 @@ def digit_cnn(width: int = 16, num_classes: int = 10) -> nn.Sequential:
             ("logits", nn.Linear(4 * w * 4, num_classes)),
         )
     )
+    return attach(model, sequential("digit CNN"))
 
 
 def _named(*pairs):
@@ -208,3 +217,16 @@ def letters(chars: str = string.ascii_uppercase) -> torch.Tensor:
     if not chars:
         raise ValueError("letters needs at least one character.")
     return quantize(torch.stack([render_glyph(c) for c in chars]))
+
+
+def nearest_distance(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """For each image of ``x``, the root mean square difference per pixel to the closest image
+    of ``reference`` (e.g. the training digits): ``(N,)``, 0 for an image that is in it. A judge of
+    "looks like the data" that involves no trained network."""
+    check_batch(x, "x")
+    check_batch(reference, "reference")
+    a, b = x.detach().cpu().flatten(1).double(), reference.detach().cpu().flatten(1).double()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"x has {a.shape[1]} pixels per image, reference {b.shape[1]}.")
+    squared = (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp_min(0)
+    return (squared.amin(1) / a.shape[1]).sqrt().float()

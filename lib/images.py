@@ -7,11 +7,14 @@ with values in ``[0, 1]``. Normalisation for the networks happens in one place, 
 from __future__ import annotations
 
 import io
+import math
 import os
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
+import PIL
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,7 +23,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 MIN_SIDE = 8  # smaller images carry too little to look at, and break strided networks
-MAX_PIXELS = 40_000_000  # 40 megapixels: a photo larger than this is almost surely a mistake
+# An image held whole as a float tensor: 40 megapixels are already 480 MB. A larger photo (a
+# phone's 48 or 50 MP) loads with ``max_side``: it is decoded at reduced size and shrunk before it
+# becomes a tensor. Absurd sizes (decompression bombs) are refused by Pillow's own guard.
+MAX_PIXELS = 40_000_000
 
 
 class ImageError(ValueError):
@@ -32,22 +38,27 @@ def load_image(source, max_side: int | None = None) -> torch.Tensor:
 
     ``source`` may be a path, an ``http(s)://`` or ``file://`` URL, a PIL image, a NumPy array
     (``H×W``, ``H×W×3`` or ``H×W×4``; uint8, uint16 or float in [0, 1]) or a tensor (``3×H×W``
-    or ``1×3×H×W`` in [0, 1]). Grey, RGBA, palette and 16-bit images are converted to RGB.
-    Photos are turned the way their EXIF orientation says (phones store them sideways).
-    ``max_side`` resizes so that the longest side has that many pixels.
+    or ``1×3×H×W`` in [0, 1]). Files may be PNG, JPEG, WebP, AVIF, HEIC (iPhones' format, with
+    the ``pillow-heif`` plugin), TIFF, …; grey, RGBA, palette and 16-bit images are converted to
+    RGB. Photos are turned the way their EXIF orientation says (phones store them sideways).
+    ``max_side`` resizes so that the longest side has that many pixels; a large file is then
+    decoded at reduced size (JPEG) and shrunk before it becomes a tensor, so a 48-megapixel
+    phone photo costs a fraction of a second and little memory.
     """
+    if max_side is not None:
+        _check_max_side(max_side)
     if isinstance(source, torch.Tensor):
         image = _check_tensor(source)
     elif isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
-        image = _from_pil(source)
+        return _from_pil(source, max_side)
     elif isinstance(source, (str, os.PathLike)):
         text = str(source)
-        if text.startswith(("http://", "https://", "file://")):
-            image = _from_pil(_open_pil(_read_url(text), text))
-        else:
-            image = _from_pil(_open_pil(_read_path(Path(source)), text))
+        data = _read_url(text) if text.startswith(("http://", "https://", "file://")) else None
+        if data is None:
+            data = _read_path(Path(source))
+        return _from_pil(_open_pil(data, text, max_side), max_side)
     else:
         raise ImageError(
             f"Cannot load an image from a {type(source).__name__}; pass a path, a URL, "
@@ -77,16 +88,22 @@ def _read_url(url: str) -> bytes:
         ) from err
 
 
-def _open_pil(data: bytes, name: str) -> Image.Image:
+def _open_pil(data: bytes, name: str, max_side: int | None = None) -> Image.Image:
+    """The decoded image, at reduced size when ``max_side`` allows it (JPEG's draft mode)."""
+    _register_plugins()
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            _check_size(*probe.size, name)  # before decoding: refuse huge images cheaply
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():
+            # Pillow warns from 89 megapixels on and refuses twice that; the size is checked
+            # here, and large JPEGs are decoded reduced, so its warning would only be noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            _check_size(*image.size, name, whole=max_side is None)  # before decoding
+            if max_side is not None and max(image.size) > max_side:
+                # JPEG: decode at 1/2, 1/4 or 1/8 of the size, never below the size asked for
+                image.draft(None, _fit(image.size, max_side, round_up=True))
+            image.load()
     except UnidentifiedImageError as err:
-        raise ImageError(
-            f"{name} is not an image file that Pillow can read (PNG, JPEG, ...)."
-        ) from err
+        raise ImageError(_unreadable(data, name)) from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"{name} is absurdly large for this book: {err}") from err
     except OSError as err:
@@ -96,28 +113,116 @@ def _open_pil(data: bytes, name: str) -> Image.Image:
     return image
 
 
-def _check_size(width: int, height: int, name: str = "The image") -> None:
+_plugins_registered = False
+
+
+def _register_plugins() -> None:
+    """Let Pillow open HEIC/HEIF (iPhones' photos) when the pillow-heif plugin is installed.
+
+    AVIF needs no plugin: Pillow reads it itself from version 11.3 on."""
+    global _plugins_registered
+    if _plugins_registered:
+        return
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return  # tried again at the next load: the reader may install it meanwhile
+    register_heif_opener()
+    _plugins_registered = True
+
+
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1"}
+AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def _unreadable(data: bytes, name: str) -> str:
+    """Why Pillow could not identify the file, naming the format and the fix when it knows."""
+    if data[4:8] == b"ftyp":  # an ISO media file: its brands say which format
+        size = int.from_bytes(data[:4], "big")
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(size, 64), 4)}
+        if brands & AVIF_BRANDS:
+            return (
+                f"{name} is an AVIF image, which this Pillow ({PIL.__version__}) cannot read: "
+                "Pillow's own wheels read AVIF from version 11.3 on. Run `pip install --upgrade "
+                "pillow` and restart the kernel, or export the picture as JPEG or PNG."
+            )
+        if brands & HEIF_BRANDS:
+            return (
+                f"{name} is a HEIC/HEIF photo (the format of iPhones), which Pillow reads only "
+                "with the pillow-heif plugin: run `pip install pillow-heif` and load it again, "
+                "or export the picture as JPEG or PNG."
+            )
+    return f"{name} is not an image file that Pillow can read (PNG, JPEG, ...)."
+
+
+def _check_max_side(max_side) -> None:
+    if not isinstance(max_side, int) or max_side < MIN_SIDE:
+        raise ImageError(f"max_side must be an integer of at least {MIN_SIDE}; got {max_side!r}.")
+
+
+def _check_size(width: int, height: int, name: str = "The image", whole: bool = True) -> None:
+    """Refuse images too small to use, and (``whole``: kept at full size) too large to hold."""
     if min(width, height) < MIN_SIDE:
         raise ImageError(
             f"{name} is {width}×{height} pixels; images need at least {MIN_SIDE} pixels a side."
         )
-    if width * height > MAX_PIXELS:
+    if whole and width * height > MAX_PIXELS:
         raise ImageError(
-            f"{name} is {width}×{height} pixels, over the {MAX_PIXELS:,} allowed; "
-            "shrink it first (the book works at a few hundred pixels)."
+            f"{name} is {width}×{height} pixels, over the {MAX_PIXELS:,} allowed at full size: "
+            "load it with max_side (the book works at a few hundred pixels), or shrink it first."
         )
 
 
-def _from_pil(image: Image.Image) -> torch.Tensor:
-    _check_size(*image.size)
+def _fit(size: tuple[int, int], max_side: int, round_up: bool = False) -> tuple[int, int]:
+    """``size`` (either order of sides) scaled so that its longest side is ``max_side``."""
+    scale = max_side / max(size)
+    rounding = math.ceil if round_up else round
+    return tuple(max(MIN_SIDE, rounding(side * scale)) for side in size)
+
+
+REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA")
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` reduced by an integer factor (box filter) to between one and two times
+    ``max_side`` on its longest side, so that the float tensor stays small; the exact size is
+    reached later, by the same antialiased resize as any other image."""
+    factor = max(image.size) // max_side
+    if factor < 2 or image.mode.startswith(("I", "F")):  # high bit depth: resized as a tensor
+        return image
+    if image.mode not in REDUCIBLE_MODES:  # palette, CMYK, …: reduced colours, not indices
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    return image.reduce(factor)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _from_pil(image: Image.Image, max_side: int | None = None) -> torch.Tensor:
+    _check_size(*image.size, whole=max_side is None)
+    stored = image.size  # before any reduction: the size asked for is computed from it
+    if max_side is not None:
+        image = _shrink(image, max_side)
+    reduced = image.size
     image = ImageOps.exif_transpose(image)
+    if image.size != reduced:  # turned a quarter: so is the size asked for
+        stored = stored[::-1]
+    tensor = _to_tensor(image)
+    if max_side is None:
+        return tensor
+    width, height = _fit(stored, max_side)
+    return resize_to(tensor, (height, width))
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16- and 32-bit greyscale
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         return _from_array((array / top).clip(0, 1).astype(np.float32))
     if image.mode == "F":
         return _from_array(np.asarray(image, dtype=np.float32))
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if _has_alpha(image):
         # composite on white: transparent pixels would otherwise turn black
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -185,12 +290,8 @@ def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def resize(image: torch.Tensor, max_side: int) -> torch.Tensor:
     """Resize a ``(B, 3, H, W)`` image so that its longest side is ``max_side`` pixels."""
-    if not isinstance(max_side, int) or max_side < MIN_SIDE:
-        raise ImageError(f"max_side must be an integer of at least {MIN_SIDE}; got {max_side!r}.")
-    height, width = image.shape[-2:]
-    scale = max_side / max(height, width)
-    size = (max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale)))
-    return resize_to(image, size)
+    _check_max_side(max_side)
+    return resize_to(image, _fit(tuple(image.shape[-2:]), max_side))
 
 
 def check_batch(

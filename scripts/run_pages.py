@@ -3,7 +3,7 @@
     python scripts/run_pages.py                  # every English page (Italian runs the same code)
     python scripts/run_pages.py book/en/01_*.md  # some pages
 
-Pages run in their own folder, as in the book build. Set CNNX_RANDOM_WEIGHTS=1 offline. This is
+Pages run in their own folder, as in the book build. Set CNNX_OFFLINE_NETWORK=1 offline. This is
 the benchmark behind the per-chapter times quoted in the README; it exits 1 if a page fails.
 """
 

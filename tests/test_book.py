@@ -90,7 +90,7 @@ def test_twin_switch_targets_pair_pages_by_chapter_number(language):
     assert set(twins) == set(_toc_files(language))
 
 
-APPENDIX = "07"  # engineering notes: no exercises, objectives or own-image cell
+APPENDIX = "07"  # conventions and the claims log: no exercises, objectives or own-image cell
 
 
 @pytest.mark.parametrize("language", ["it", "en"])
@@ -223,6 +223,41 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     assert "42" in html
 
 
+@pytest.mark.book
+def test_a_build_with_another_profile_executes_every_page_again(tmp_path, monkeypatch):
+    """`make test` then `make book`: the second build publishes the second profile's outputs,
+    although no page changed (each edition's Sphinx environment must not keep the first)."""
+    root = tmp_path / "repo"
+    header = EN[0].read_text(encoding="utf-8").split("---")[1]
+    cell = "import os\nprint('profile:', os.environ['CNNX_PROFILE'])"
+    for language in build_book.EDITIONS:
+        folder = root / "book" / language
+        folder.mkdir(parents=True)
+        (folder / "_toc.yml").write_text("format: jb-book\nroot: 00_page\n", encoding="utf-8")
+        page = f"---{header}---\n\n# A page\n\n```{{code-cell}} ipython3\n{cell}\n```\n"
+        (folder / "00_page.md").write_text(page, encoding="utf-8")
+    shutil.copy(ROOT / "_config.yml", root)
+    shutil.copytree(ROOT / "_ext", root / "_ext")
+    for name in ("references.bib", "index.html"):
+        shutil.copy(ROOT / "book" / name, root / "book")
+    # the build script, pointed at the tiny repository, with no weights or images to fetch
+    monkeypatch.setattr(build_book, "ROOT", root)
+    for name, value in vars(build_book).copy().items():
+        if isinstance(value, Path) and value.is_relative_to(ROOT / "_build"):
+            monkeypatch.setattr(build_book, name, root / value.relative_to(ROOT))
+    monkeypatch.setattr(build_book, "prepare", lambda smoke: None)
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(root / "_build" / "claims"))
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "1")
+    monkeypatch.setattr(sys, "argv", ["build_book.py"])
+    for profile in ("smoke", "quick"):
+        monkeypatch.setenv("CNNX_PROFILE", profile)
+        assert build_book.main() == 0
+        for language in build_book.EDITIONS:
+            html = root / "_build" / "html" / language / "00_page.html"
+            assert f"profile: {profile}" in html.read_text(encoding="utf-8"), (language, profile)
+        assert f"profile={profile}" in build_book.STAMP.read_text()
+
+
 def test_book_command_offline_stops_with_a_clear_message(offline, tmp_path):
     env = {**os.environ, "CNNX_CACHE": str(tmp_path / "empty-cache")}
     done = subprocess.run(
@@ -314,10 +349,27 @@ def test_smoke_build_output():
     for language, pages in (("it", IT), ("en", EN)):
         for page in pages:
             html = (SMOKE / language / f"{page.stem}.html").read_text(encoding="utf-8")
-            assert "RANDOM WEIGHTS" in html or "load_model" not in page.read_text("utf-8")
+            # every model says which network ran: the smoke build runs the offline network
+            if "load_model" in page.read_text("utf-8"):
+                assert "Network: EfficientNet-Lite0, trained on ImageNet" in html, page.name
             assert html.count("<img") >= 1, f"{page.name} has no figure"
     intro = (SMOKE / "en" / "00_introduction.html").read_text(encoding="utf-8")
     assert intro.count("<img") >= 3  # the photo, the maps of five layers (one figure), the zeros
+
+
+@smoke_only
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_each_edition_publishes_the_claims_log_of_the_trained_network(language):
+    name = {"it": "07_appendice", "en": "07_appendix"}[language]
+    table = _html(language, name).select_one("table.claims-log")
+    assert table is not None, "the appendix has no claims log"
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in table.select("tbody tr")]
+    networks = {row[1] for row in rows}
+    assert "EfficientNet-Lite0" in networks, networks
+    trained = [row for row in rows if row[5]]  # claims about a trained network say "untrained"
+    assert len(rows) >= 20 and len(trained) >= 8, (len(rows), len(trained))
+    yes = {"it": "sì", "en": "yes"}[language]
+    assert all(row[4] == yes for row in rows)  # a build with a failing claim does not publish
 
 
 EXERCISES = {"it": "Esercizi", "en": "Exercises"}

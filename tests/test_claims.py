@@ -25,37 +25,60 @@ def _empty_registry(monkeypatch):
 def test_a_claim_that_holds_passes_and_is_recorded():
     assert claims.expect(2 < 3, "two is less than three") is True
     (claim,) = claims.REGISTRY
-    assert claim.text == "two is less than three" and claim.held and claim.checked
+    assert claim.text == "two is less than three" and claim.held and not claim.trained
 
 
-def test_an_any_weights_claim_that_fails_raises_with_the_measured_value(monkeypatch):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "1")
-    with pytest.raises(claims.ClaimError, match=r"for any weights: 'few zeros'.*measured: 52%"):
-        claims.expect(False, "few zeros", measured="52%")
-
-
-def test_a_pretrained_claim_is_checked_with_pretrained_weights():
-    with pytest.raises(claims.ClaimError, match="with pretrained weights: 'sharp'"):
-        claims.expect(False, "sharp", pretrained_only=True)
-    assert claims.expect(True, "sharp", pretrained_only=True)
-    assert all(c.checked for c in claims.REGISTRY)
-
-
-def test_a_pretrained_claim_is_only_reported_with_random_weights(monkeypatch, capsys):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "1")
-    held = claims.expect(False, "sharp", pretrained_only=True, measured="0.24")
-    assert held is False
-    out = capsys.readouterr().out
-    assert "not checked with random weights: sharp (measured: 0.24)" in out
-    assert "does not hold here" in out
+def test_a_claim_that_fails_raises_with_the_measured_value():
+    with pytest.raises(
+        claims.ClaimError,
+        match=r"'few zeros'.*on EfficientNet-Lite0.*measured: 52%; threshold: 50%",
+    ):
+        claims.expect(
+            False,
+            "few zeros",
+            trained=True,
+            network="EfficientNet-Lite0",
+            measured="52%",
+            threshold="50%",
+            untrained=True,
+        )
     (claim,) = claims.REGISTRY
-    assert not claim.checked and not claim.held and claim.measured == "0.24"
+    assert not claim.held and claim.untrained is True  # recorded before it raised
 
 
-def test_conditions_from_numpy_and_torch(monkeypatch):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "1")
+def test_a_trained_claim_needs_its_network_and_its_untrained_result():
+    with pytest.raises(ValueError, match="pass network=.*and untrained="):
+        claims.expect(True, "sharp", trained=True, untrained=False)
+    with pytest.raises(ValueError, match="pass network=.*and untrained="):
+        claims.expect(True, "sharp", trained=True, network="VGG19")
+    assert claims.expect(True, "sharp", trained=True, network="VGG19", untrained=False)
+
+
+def test_a_claim_names_the_model_it_ran_on():
+    from lib import models
+
+    untrained = models.load_model("googlenet", pretrained=False, device="cpu")
+    claims.expect(True, "on a model", network=untrained)
+    assert claims.REGISTRY[-1].network == "GoogLeNet, untrained"
+
+
+def test_the_log_folder_gets_one_file_per_claim(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(tmp_path / "log"))
+    claims.expect(True, "b", trained=True, network="VGG19", measured="3", untrained=False)
+    claims.expect(True, "a", trained=True, network="VGG19", measured="1", untrained=True)
+    claims.expect(True, "a", trained=True, network="VGG19", measured="2", untrained=True)
+    logged = claims.read_log()
+    assert [(c.text, c.measured) for c in logged] == [("a", "2"), ("b", "3")]  # the last run
+    assert logged[0].untrained is True and logged[1].untrained is False
+    assert claims.read_log(tmp_path / "nowhere") == []
+
+
+def test_conditions_from_numpy_and_torch():
     assert claims.expect(np.float64(1.0) > 0, "numpy") is True
-    assert claims.expect(torch.tensor(1.0) < 0, "torch", pretrained_only=True) is False
+    with pytest.raises(claims.ClaimError):
+        claims.expect(torch.tensor(1.0) < 0, "torch")
+    claims.expect(True, "t", trained=True, network="x", untrained=torch.tensor(2.0) < 1)
+    assert claims.REGISTRY[-1].untrained is False
 
 
 @pytest.mark.parametrize("bad", [None, 0.5, torch.tensor([True, False]), np.array([1, 2]) > 0])
@@ -139,19 +162,21 @@ def test_the_book_lists_its_claims(tmp_path):
         f"---{header}---\n\n"
         "```{code-cell} ipython3\n%pip install x\nfrom lib.claims import expect\n```\n\n"
         "```{code-cell} ipython3\nexpect(a < b, 'any', measured=f'{a}')\n"
-        "claims.expect(c, 'pretrained', pretrained_only=True)\n```\n",
+        "claims.expect(c, 'trained', trained=True, network=m, untrained=u)\n```\n",
         encoding="utf-8",
     )
-    assert list_claims.page_claims(page) == [("any", False), ("pretrained", True)]
-    page.write_text(page.read_text().replace("'any'", "f'{a}'"), encoding="utf-8")
-    with pytest.raises(ValueError, match="write the claim as a plain string"):
+    assert list_claims.page_claims(page) == [("any", False), ("trained", True)]
+    page.write_text(page.read_text().replace("'any'", "f'{a} grows'"), encoding="utf-8")
+    assert list_claims.page_claims(page)[0] == ("[computed] f'{a} grows'", False)
+    page.write_text(page.read_text().replace("trained=True", "trained=flag"), encoding="utf-8")
+    with pytest.raises(ValueError, match="trained must be True or False"):
         list_claims.page_claims(page)
 
 
 def test_every_claim_of_the_book_is_listable():
     pages = sorted((ROOT / "book").glob("*/[0-9][0-9]_*.md"))
     found = [claim for page in pages for claim in list_claims.page_claims(page)]
-    assert {pretrained for _, pretrained in found} == {True, False}
+    assert {trained for _, trained in found} == {True, False}
 
 
 @pytest.mark.parametrize(

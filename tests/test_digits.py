@@ -8,6 +8,7 @@ from lib.digits import (
     digit_cnn,
     letters,
     load_digits,
+    nearest_distance,
     quantize,
     render_glyph,
     shuffled_pixels,
@@ -55,6 +56,23 @@ def test_training_is_seeded(digits):
     )
 
 
+def test_a_seeded_cnn_is_the_same_untrained_control_whatever_ran_before():
+    from lib.networks import layer_names, title
+
+    torch.manual_seed(1)
+    a = digit_cnn(seed=5)
+    torch.rand(10)  # whatever ran in between
+    b = digit_cnn(seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    state = torch.random.get_rng_state()
+    digit_cnn(seed=5)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global generator is untouched
+    assert not all(
+        torch.equal(p, q) for p, q in zip(a.parameters(), digit_cnn().parameters(), strict=True)
+    )
+    assert title(a) == "digit CNN" and layer_names(a)[0] == "conv1"
+
+
 def test_training_rejects_bad_input(digits):
     with pytest.raises(ValueError, match="10 inputs but 5 targets"):
         train_classifier(digit_cnn(), digits.x_train[:10], digits.y_train[:5])
@@ -99,3 +117,13 @@ def test_letters_look_like_digits_statistically(digits):
         render_glyph("AB")
     with pytest.raises(ValueError, match="draws nothing"):
         render_glyph(" ")
+
+
+def test_nearest_distance_is_zero_on_the_reference_and_rms_otherwise(digits):
+    reference = digits.x_train[:50]
+    assert torch.allclose(nearest_distance(reference[:5], reference), torch.zeros(5), atol=1e-4)
+    shifted = (reference[:3] + 0.1).clamp(max=1)
+    brute = torch.stack([(s - reference).pow(2).flatten(1).mean(1).min().sqrt() for s in shifted])
+    assert torch.allclose(nearest_distance(shifted, reference), brute, atol=1e-5)
+    with pytest.raises(ValueError, match="pixels per image"):
+        nearest_distance(reference[:, :, :4], reference)

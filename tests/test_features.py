@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lib import features, images, models
+from lib import features, models, networks
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +42,36 @@ def test_unknown_layer_lists_valid_names(vgg19):
         features.FeatureExtractor(vgg19, [])
 
 
+def _imagenet(x):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 def test_activations_match_the_plain_forward_pass(vgg19, googlenet):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(
-            features.extract(vgg19, x, "logits")["logits"], vgg19(images.normalize(x)), atol=1e-5
+            features.extract(vgg19, x, "logits")["logits"], vgg19(_imagenet(x)), atol=1e-5
         )
         assert torch.allclose(
-            features.extract(googlenet, x, "logits")["logits"],
-            googlenet(images.normalize(x)),
-            atol=1e-5,
+            features.extract(googlenet, x, "logits")["logits"], googlenet(_imagenet(x)), atol=1e-5
         )
         conv = features.extract(vgg19, x, "conv1_1")["conv1_1"]
-        assert torch.allclose(conv, vgg19.features[0](images.normalize(x)), atol=1e-6)
+        assert torch.allclose(conv, vgg19.features[0](_imagenet(x)), atol=1e-6)
         assert conv.min() < 0  # recorded before its ReLU, not overwritten in place
+        fc6 = features.extract(vgg19, x, "fc6")["fc6"]
+        pooled = torch.flatten(vgg19.avgpool(vgg19.features(_imagenet(x))), 1)
+        assert torch.allclose(fc6, vgg19.classifier[0](pooled), atol=1e-5)
+
+
+def test_googlenet_keeps_its_own_input_transform(googlenet):
+    # torchvision's GoogLeNet rescales its input inside forward(): conv1 must see that
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        conv1 = features.extract(googlenet, x, "conv1")["conv1"]
+        expected = googlenet.conv1(googlenet._transform_input(_imagenet(x)))
+    assert torch.allclose(conv1, expected, atol=1e-6)
 
 
 def test_forward_stops_at_the_deepest_layer_requested(vgg19):
@@ -70,11 +86,20 @@ def test_forward_stops_at_the_deepest_layer_requested(vgg19):
         handle.remove()
 
 
+def test_a_described_network_is_normalised_as_its_description_says(tiny_cnn):
+    networks.attach(tiny_cnn, networks.sequential(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
+    x = torch.rand(1, 3, 8, 8)
+    got = features.extract(tiny_cnn, x, "0")["0"]
+    assert torch.allclose(got, tiny_cnn[0]((x - 0.5) / 0.25), atol=1e-6)
+    raw = features.FeatureExtractor(tiny_cnn, "0", normalize_input=False)(x)["0"]
+    assert torch.allclose(raw, tiny_cnn[0](x), atol=1e-6)
+
+
 def test_sequential_models_use_child_names(tiny_cnn):
     result = features.extract(tiny_cnn, torch.rand(2, 3, 16, 16), ["3", "1"])
     assert list(result) == ["3", "1"]  # in the order asked for
     assert result["3"].shape == (2, 16, 8, 8)
-    with pytest.raises(TypeError, match="No layer names are known for Linear"):
+    with pytest.raises(TypeError, match="no description of this Linear.*networks.attach"):
         features.layer_names(nn.Linear(2, 2))
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError, features
 
 from lib import images
 from lib.images import ImageError, load_image
@@ -87,11 +87,113 @@ def test_transparent_pixels_become_white():
     assert torch.allclose(load_image(rgba), torch.ones(1, 3, 16, 16))
 
 
-def test_absurdly_large_image_is_refused_before_decoding(tmp_path, monkeypatch):
+def test_a_large_image_is_refused_at_full_size_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "MAX_PIXELS", 1000)
     path = tmp_path / "big.png"
     _photo(100, 100).save(path)
-    with pytest.raises(ImageError, match="100×100 pixels, over the 1,000 allowed"):
+    with pytest.raises(ImageError, match="100×100 pixels, over the 1,000 allowed.*max_side"):
+        load_image(path)
+    assert load_image(path, max_side=16).shape == (1, 3, 16, 16)  # reduced, it is welcome
+
+
+def test_absurd_sizes_are_refused_by_pillows_bomb_guard(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    _photo(100, 100).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # Pillow refuses twice its limit
+    with pytest.raises(ImageError, match="absurdly large"):
+        load_image(path, max_side=50)
+
+
+def _phone_photo(path, width=8000, height=6000, **options):
+    """A phone photo as stored: sideways (EXIF orientation 6, turn 90° clockwise), its stored
+    left half red and its right half blue. Flat colours keep the file small."""
+    picture = Image.new("RGB", (width, height), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, width // 2, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    # pillow-heif reads the orientation from EXIF bytes only
+    picture.save(path, exif=exif.tobytes(), **options)
+    return path
+
+
+def _upright(image, height, width):
+    """The phone photo turned upright: portrait, the stored left (red) on top."""
+    assert image.shape == (1, 3, height, width)
+    top = image[0, :, : height // 2 - 2].mean(dim=(1, 2))
+    bottom = image[0, :, height // 2 + 2 :].mean(dim=(1, 2))
+    assert top[0] > 0.9 and top[2] < 0.1
+    assert bottom[2] > 0.9 and bottom[0] < 0.1
+
+
+def test_a_48_megapixel_phone_jpeg_decodes_reduced_and_loads_upright(tmp_path, monkeypatch):
+    path = _phone_photo(tmp_path / "phone.jpg", quality=90)
+    decoded, converted = [], []
+    shrink, to_tensor = images._shrink, images._to_tensor
+    monkeypatch.setattr(
+        images, "_shrink", lambda im, side: decoded.append(im.size) or shrink(im, side)
+    )
+    monkeypatch.setattr(images, "_to_tensor", lambda im: converted.append(im.size) or to_tensor(im))
+    _upright(load_image(path, max_side=400), 400, 300)
+    assert decoded == [(1000, 750)]  # JPEG's draft mode: decoded at an eighth of 8000×6000
+    assert converted == [(375, 500)]  # shrunk (and turned) before it became a float tensor
+    with pytest.raises(ImageError, match="8000×6000 pixels, over .* allowed at full size"):
+        load_image(path)  # whole, it would be 576 MB of floats
+
+
+def test_shrinking_first_gives_the_size_and_pixels_of_resizing_the_whole(tmp_path):
+    """A smooth picture of an odd size: loaded with max_side, it has exactly the size of the
+    whole image resized, and nearly the same pixels."""
+    y, x = np.mgrid[0:667, 0:1001]
+    ramp = np.stack([x / 1000, y / 666, (x + y) / 1666], axis=-1)
+    path = tmp_path / "ramp.png"
+    Image.fromarray((ramp * 255).round().astype(np.uint8)).save(path)
+    reduced = load_image(path, max_side=100)
+    whole = images.resize(load_image(path), 100)
+    assert reduced.shape == whole.shape == (1, 3, 67, 100)
+    assert (reduced - whole).abs().max() < 0.02
+    picture = Image.open(path)  # an opened PIL image takes the same path
+    assert torch.allclose(load_image(picture, max_side=100), reduced)
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "CMYK"])
+def test_other_modes_shrink_by_their_colours(mode):
+    picture = Image.new("RGB", (400, 200), (255, 0, 0)).convert(mode)
+    image = load_image(picture, max_side=50)
+    assert image.shape == (1, 3, 25, 50)
+    expected = load_image(picture.resize((50, 25)))
+    assert (image - expected).abs().max() < 0.02
+
+
+def test_heic_photos_load_with_the_pillow_heif_plugin(tmp_path):
+    pytest.importorskip("pillow_heif", reason="the HEIC plugin is not installed here")
+    path = _phone_photo(tmp_path / "iphone.heic", width=800, height=600, format="HEIF")
+    _upright(load_image(path, max_side=200), 200, 150)
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow reads no AVIF")
+def test_avif_pictures_load_with_pillow(tmp_path):
+    path = _phone_photo(tmp_path / "photo.avif", width=160, height=120, format="AVIF")
+    _upright(load_image(path), 160, 120)
+
+
+@pytest.mark.parametrize(
+    "brand, message",
+    [
+        (b"heic", "HEIC/HEIF photo .*pip install pillow-heif"),
+        (b"avif", "AVIF image, which this Pillow .*pip install --upgrade pillow"),
+    ],
+)
+def test_a_format_without_its_plugin_names_the_format_and_the_fix(
+    tmp_path, monkeypatch, brand, message
+):
+    path = tmp_path / "photo.bin"
+    path.write_bytes(b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand + bytes(64))
+
+    def no_plugin(*args, **kwargs):  # what Pillow does when no plugin knows the file
+        raise UnidentifiedImageError("cannot identify image file")
+
+    monkeypatch.setattr(Image, "open", no_plugin)
+    with pytest.raises(ImageError, match=message):
         load_image(path)
 
 
@@ -133,15 +235,6 @@ def test_resize_by_longest_side():
     assert load_image(torch.rand(1, 3, 60, 120), max_side=60).shape == (1, 3, 30, 60)
     with pytest.raises(ImageError, match="max_side must be an integer"):
         images.resize(image, 2)
-
-
-def test_normalize_uses_imagenet_statistics():
-    image = torch.rand(2, 3, 10, 10)
-    mean = torch.tensor(images.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(images.IMAGENET_STD).view(1, 3, 1, 1)
-    assert torch.allclose(images.normalize(image) * std + mean, image, atol=1e-6)
-    grey = torch.full((1, 3, 1, 1), 0.485)
-    assert images.normalize(grey)[0, 0, 0, 0].abs() < 1e-6  # the red mean maps to zero
 
 
 def test_check_batch_names_the_problem():

@@ -1,4 +1,5 @@
-"""Feature inversion on tiny networks: the objective's terms, the loop, the depth effect."""
+"""Feature inversion on tiny networks (the objective's terms, the loop, the depth effect) and
+through the inversion role of each of the book's networks."""
 
 from collections import OrderedDict
 
@@ -7,6 +8,7 @@ import torch
 from conftest import deep_cnn as tiny_cnn
 from torch import nn
 
+from lib import models, networks
 from lib.inversion import (
     InversionWeights,
     inversion_objective,
@@ -17,8 +19,16 @@ from lib.inversion import (
     paper_weights,
     pixel_error,
     ssim,
+    term_history,
 )
 from lib.objectives import AlphaNorm, FeatureMatch, TotalVariation
+
+ROLE = {"relu1": 1.0, "relu2": 1.0, "relu3": 10.0, "relu4": 100.0}
+
+
+def described_cnn() -> nn.Sequential:
+    """The tiny four-block CNN, with λ_V by depth in its role "inversion"."""
+    return networks.attach(tiny_cnn(), networks.sequential(roles={"inversion": ROLE}))
 
 
 def total_variation(images, beta=2.0):
@@ -71,7 +81,7 @@ def test_feature_error_is_normalised():
 
 
 def test_inversion_loss_is_zero_at_the_target_without_regularisers():
-    net, x0 = tiny_cnn(), target_image()
+    net, x0 = described_cnn(), target_image()
     loss = inversion_objective(net, "relu3", x0, InversionWeights(lambda_alpha=0, lambda_tv=0))
     assert loss(x0).item() == pytest.approx(0, abs=1e-10)
     full = inversion_objective(net, "relu3", x0)
@@ -96,7 +106,7 @@ def test_the_terms_are_weighted_as_the_paper_says():
 
 
 def test_inversion_lowers_the_loss_and_approaches_the_target():
-    net, x0 = tiny_cnn(), target_image()
+    net, x0 = described_cnn(), target_image()
     result = invert(
         net, "relu2", x0, steps=60, starts=2, generator=torch.Generator().manual_seed(0)
     )
@@ -108,14 +118,51 @@ def test_inversion_lowers_the_loss_and_approaches_the_target():
     assert (result.ssim > ssim(start, x0)).all()
 
 
+def test_the_term_history_follows_the_descent_from_its_start():
+    net, x0 = described_cnn(), target_image()
+    result = invert(
+        net,
+        "relu2",
+        x0,
+        steps=40,
+        starts=2,
+        lambda_tv=[1.0, 100.0],
+        snapshot_every=10,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [step for step, _ in result.snapshots] == [0, 10, 20, 30, 40]
+    smooth = term_history(net, result, x0, start=1)
+    assert set(smooth) == {"feature", "alpha", "tv"}
+    assert all(len(values) == 5 for values in smooth.values())
+    # step 0 is the noisy start: its total variation is the largest of the descent
+    assert smooth["tv"][0] == max(smooth["tv"]) and smooth["tv"][-1] < smooth["tv"][0] / 10
+    last = inversion_objective(net, "relu2", x0, lambda_tv=100.0).terms(result.images[1:])
+    assert smooth["tv"][-1] == pytest.approx(last["tv"].item(), rel=1e-4)  # its own λ_V
+    assert term_history(net, result, x0)["tv"][-1] < smooth["tv"][-1]
+    with pytest.raises(ValueError, match="start must be"):
+        term_history(net, result, x0, start=2)
+    with pytest.raises(ValueError, match="no snapshots"):
+        term_history(net, invert(net, "relu2", x0, steps=1), x0)
+
+
 def test_a_batch_of_starts_gives_distinct_images():
-    net, x0 = tiny_cnn(), target_image()
+    net, x0 = described_cnn(), target_image()
     result = invert(net, "relu4", x0, steps=5, starts=3, generator=torch.Generator().manual_seed(0))
     pixel, feature = pairwise_distances(net, "relu4", result.images, x0)
     assert pixel.shape == feature.shape == (3, 3)
     assert (off_diagonal(pixel) > 0).all()
     assert torch.allclose(pixel.diagonal(), torch.zeros(3), atol=1e-3)
     assert torch.allclose(pixel, pixel.T)
+
+
+def test_pairwise_distances_use_the_measures_of_the_errors_from_the_target():
+    net, x0 = described_cnn(), target_image()
+    images = torch.cat([x0, torch.rand(2, 3, 32, 32)])
+    pixel, feature = pairwise_distances(net, "relu3", images, x0)
+    # the first image is x0 itself: its row holds each image's errors from x0
+    assert torch.allclose(pixel[0], pixel_error(images, x0), atol=1e-4)
+    error = FeatureMatch(net, "relu3", x0).per_image(images)
+    assert torch.allclose(feature[0], error, rtol=1e-3, atol=1e-5)
 
 
 def test_recovering_the_image_is_harder_from_deeper_layers():
@@ -135,7 +182,7 @@ def test_recovering_the_image_is_harder_from_deeper_layers():
 
 
 def test_stronger_total_variation_gives_smoother_images():
-    net, x0 = tiny_cnn(), target_image()
+    net, x0 = described_cnn(), target_image()
     result = invert(
         net,
         "relu3",
@@ -150,33 +197,56 @@ def test_stronger_total_variation_gives_smoother_images():
     assert result.lambda_tv.tolist() == [0.0, 10.0, 1000.0]
 
 
-def test_paper_weights_by_depth():
-    assert paper_weights("conv1_2").lambda_tv == 1
-    assert paper_weights("conv3_4").lambda_tv == 10
-    assert paper_weights("relu5_4").lambda_tv == paper_weights("fc7").lambda_tv == 100
-    assert paper_weights("conv1_1").alpha == 6 and paper_weights("conv1_1").beta == 2
-    assert paper_weights("conv1_1").lambda_alpha == 8e-10
+def test_paper_weights_come_from_the_networks_role():
+    net = described_cnn()
+    assert [paper_weights(net, layer).lambda_tv for layer in ROLE] == [1, 1, 10, 100]
+    weights = paper_weights(net, "relu1")
+    assert (weights.alpha, weights.beta, weights.lambda_alpha) == (6, 2, 8e-10)
+    with pytest.raises(KeyError, match="no λ_V for layer 'conv2'.*relu1, relu2"):
+        paper_weights(net, "conv2")  # a layer of the network, but not of its role
+    with pytest.raises(KeyError, match="no role 'inversion'"):
+        paper_weights(tiny_cnn(), "relu1")
+    with pytest.raises(KeyError, match="no λ_V"):
+        invert(net, "conv2", target_image(), steps=1)  # no silent default
+    with pytest.raises(TypeError):
+        InversionWeights()  # λ_V has no default either
+
+
+@pytest.mark.parametrize("name", ["vgg19", "googlenet", "efficientnet_lite0"])
+def test_every_layer_of_each_networks_role_inverts(name):
+    model = models.load_model(name, pretrained=False, device="cpu")
+    role = networks.role(model, "inversion")
+    assert list(role) == [n for n in networks.layer_names(model) if n in role]  # by depth
+    lambdas = list(role.values())
+    assert lambdas == sorted(lambdas) and lambdas[0] < lambdas[-1]  # λ_V grows with depth
+    x0 = torch.nn.functional.interpolate(target_image(), size=64, mode="bilinear")
+    for layer, lambda_tv in role.items():
+        result = invert(model, layer, x0, steps=2, starts=2, snapshot_every=1)
+        assert result.weights.lambda_tv == lambda_tv
+        assert result.images.shape == (2, 3, 64, 64)
+        assert torch.isfinite(result.feature_error).all() and (result.feature_error > 0).all()
+        assert [step for step, _ in result.snapshots] == [0, 1, 2]
 
 
 def test_clear_errors_for_bad_requests():
-    net, x0 = tiny_cnn(), target_image()
+    net, x0 = described_cnn(), target_image()
     with pytest.raises(KeyError, match="Unknown layer"):
-        invert(net, "conv9", x0, steps=2)
+        invert(net, "conv9", x0, steps=2, weights=InversionWeights(lambda_tv=1.0))
     with pytest.raises(ValueError, match="steps"):
-        invert(net, "conv2", x0, steps=0)
+        invert(net, "relu2", x0, steps=0)
     with pytest.raises(ValueError, match="starts"):
-        invert(net, "conv2", x0, steps=2, starts=0)
+        invert(net, "relu2", x0, steps=2, starts=0)
     with pytest.raises(ValueError, match="one per start"):
-        invert(net, "conv2", x0, steps=2, starts=2, lambda_tv=[1.0, 2.0, 3.0])
+        invert(net, "relu2", x0, steps=2, starts=2, lambda_tv=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="one image at a time"):
-        invert(net, "conv2", x0.repeat(2, 1, 1, 1), steps=2)
+        invert(net, "relu2", x0.repeat(2, 1, 1, 1), steps=2)
     with pytest.raises(ValueError, match="shape"):
-        invert(net, "conv2", x0[0], steps=2)
+        invert(net, "relu2", x0[0], steps=2)
     dead = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 2, 3)), ("relu", nn.ReLU())]))
     with torch.no_grad():
         dead.conv.weight.zero_()
         dead.conv.bias.fill_(-1.0)
     with pytest.raises(ValueError, match="all zeros"):
-        invert(dead, "relu", x0, steps=2)
+        invert(dead, "relu", x0, steps=2, weights=InversionWeights(lambda_tv=1.0))
     with pytest.raises(ValueError, match="beta"):
-        InversionWeights(beta=0.5)
+        InversionWeights(lambda_tv=1.0, beta=0.5)

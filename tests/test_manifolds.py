@@ -12,6 +12,7 @@ from lib.manifolds import (
     fooling_images,
     pixel_classifier,
     plane_grid,
+    predict,
     random_images,
     random_predictions,
     square_photos,
@@ -127,15 +128,52 @@ def test_bad_epsilon_and_bad_inputs_get_clear_errors(trained):
         epsilon_sweep(model, x, y, [0.1], "cw")
 
 
-def test_pixel_classifier_normalises_the_models_that_ask_for_it():
-    from lib.images import normalize
+def test_pixel_classifier_reads_the_normalisation_from_the_description():
+    from lib import networks
 
     small = tiny_cnn()
     assert pixel_classifier(small) is small  # trained on [0, 1] pixels: left as it is
-    imagenet = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 2)).eval()
-    imagenet.input_normalization = "imagenet"  # as lib.models.load_model marks its networks
     x = torch.rand(2, 3, 4, 4)
-    assert torch.allclose(pixel_classifier(imagenet)(x), imagenet(normalize(x)))
+    for mean, std in [((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.5,) * 3, (0.5,) * 3)]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
+        networks.attach(model, networks.sequential(mean=mean, std=std))
+        expected = model(
+            (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        )
+        assert torch.allclose(pixel_classifier(model)(x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "vgg19", "efficientnet_lite0"])
+def test_fooling_and_attacks_run_on_the_books_networks(name):
+    """The chapter's calls on each network the book describes (untrained, tiny images): the
+    classifier normalises as the network's description says, the ascent raises p(target), the
+    attacks stay in the ε-ball."""
+    from lib import models, networks
+
+    model = models.load_model(name, pretrained=False, device="cpu")
+    classifier = pixel_classifier(model)
+    x = random_images(2, (3, 32, 32), seed=1)
+    with torch.no_grad():
+        assert torch.allclose(classifier(x), model(networks.normalize_input(model, x)), atol=1e-5)
+    result = fooling_images(classifier, x, [1, 2], max_steps=3, step_size=8 / 255)
+    assert result.images.shape == x.shape and 0 <= result.images.min() <= result.images.max() <= 1
+    with torch.no_grad():
+        responds = not torch.allclose(*classifier(x).softmax(1), atol=1e-6)
+    if responds:  # (untrained GoogLeNet's tiny initial weights leave its output constant)
+        assert (result.history[-1] > result.history[0]).all()
+    labels = predict(classifier, x)[0]
+    for adv in (fgsm(classifier, x, labels, 2 / 255), pgd(classifier, x, labels, 2 / 255, steps=2)):
+        assert (adv - x).abs().max() <= 2 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+
+
+def test_toy_mlp_seeded_is_where_training_starts():
+    x = torch.randn(20, 2)
+    y = (x[:, 0] > 0).long()
+    start = toy_mlp(seed=4)
+    trained = toy_mlp()
+    losses = train_toy(trained, x, y, steps=1, lr=1e-9, seed=4)
+    assert losses[0] == pytest.approx(nn.functional.cross_entropy(start(x), y).item(), rel=1e-5)
 
 
 def test_magnify_and_square_photos():

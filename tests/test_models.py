@@ -1,5 +1,8 @@
+import hashlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,25 +12,40 @@ from torch import nn
 from lib import models
 
 
-def test_random_weights_switch_is_explicit_and_visible(monkeypatch, capsys):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "1")
-    model = models.load_model("googlenet", device="cpu")
-    assert model.pretrained is False and model.arch == "googlenet"
-    assert "RANDOM WEIGHTS: googlenet is NOT pretrained" in capsys.readouterr().out
+def test_random_weights_are_an_explicit_visible_control(capsys):
+    model = models.load_model("googlenet", pretrained=False, device="cpu")
+    assert model.pretrained is False and model.network.name == "googlenet"
+    assert "Network: GoogLeNet, random weights (an untrained control)." in capsys.readouterr().out
     assert not model.training
     assert not any(p.requires_grad for p in model.parameters())
     assert len(model.categories) == 1000 and model.categories[0] == "tench"
 
 
+def test_the_offline_switch_runs_the_trained_offline_network(monkeypatch, capsys):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "1")
+    model = models.load_model("vgg19", device="cpu")
+    assert model.network.name == "efficientnet_lite0" and model.pretrained is True
+    assert model.stands_in_for == "VGG19"
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    line = capsys.readouterr().out
+    assert "Network: EfficientNet-Lite0, trained on ImageNet" in line
+    assert "stands in for VGG19" in line and "CNNX_OFFLINE_NETWORK" in line
+    # an untrained control stays the network asked for
+    control = models.load_model("vgg19", pretrained=False, device="cpu")
+    assert control.network.name == "vgg19"
+
+
 def test_bad_switch_value(monkeypatch):
-    monkeypatch.setenv("CNNX_RANDOM_WEIGHTS", "maybe")
-    with pytest.raises(ValueError, match="CNNX_RANDOM_WEIGHTS='maybe'"):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "maybe")
+    with pytest.raises(ValueError, match="CNNX_OFFLINE_NETWORK='maybe'"):
         models.load_model("vgg16")
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="Unknown model 'resnet'; choose one of vgg16, vgg19"):
+    with pytest.raises(ValueError, match="Unknown network 'resnet'"):
         models.load_model("resnet", pretrained=False)
+    with pytest.raises(TypeError, match="pretrained must be True or False"):
+        models.load_model("vgg19", pretrained=None)
 
 
 def test_random_weights_are_seeded():
@@ -42,24 +60,35 @@ def test_vgg_relus_are_not_in_place():
     assert relus and not any(m.inplace for m in relus)
 
 
-def _seed_hub_cache(name: str) -> None:
-    """Write a random state dict under the file name torchvision expects: no network needed."""
-    reference = getattr(torchvision.models, name)(
-        weights=None, **models._ARGUMENTS[name], aux_logits=True, init_weights=True
-    )
-    path = models.weights_path(name)
-    path.parent.mkdir(parents=True)
-    torch.save(reference.state_dict(), path)
+def _stand_in_googlenet(path: Path | None = None, **save_options) -> dict[str, torch.Tensor]:
+    """Random GoogLeNet weights, with the auxiliary heads as torchvision's file has them, saved
+    under the file name torchvision expects (or ``path``): no network needed."""
+    reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    state = reference.state_dict()
+    path = Path(path or models.weights_path("googlenet"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path, **save_options)
+    return state
 
 
-def test_pretrained_path_loads_from_the_hub_cache(offline):
-    _seed_hub_cache("googlenet")
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_trained_weights_load_from_the_hub_cache_as_they_are(offline, monkeypatch, zip_format):
+    """The file's tensors become the network's weights: memory-mapped when the file is in the zip
+    format, read once otherwise (torchvision's older files), never copied into random ones."""
+    state = _stand_in_googlenet(_use_new_zipfile_serialization=zip_format)
+    loads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(k) or load(*a, **k))
     pretrained = models.load_model("googlenet", pretrained=True, device="cpu")
+    assert [call["mmap"] for call in loads] == [zip_format]
+    assert loads[0]["weights_only"] is True
+    assert pretrained.pretrained is True and pretrained.transform_input
+    assert torch.equal(pretrained.conv1.conv.weight, state["conv1.conv.weight"])
+    assert torch.equal(pretrained.fc.bias, state["fc.bias"])
     random = models.load_model("googlenet", pretrained=False, device="cpu")
-    assert pretrained.pretrained is True
-    assert pretrained.transform_input and random.transform_input
     # the same modules with and without weights (the auxiliary heads are gone from both)
     assert [n for n, _ in pretrained.named_modules()] == [n for n, _ in random.named_modules()]
+    assert not any(t.is_meta for t in [*pretrained.parameters(), *pretrained.buffers()])
     assert pretrained(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
 
 
@@ -68,8 +97,41 @@ def test_missing_weights_offline_give_a_clear_error(offline):
         models.load_model("googlenet", pretrained=True, device="cpu")
     message = str(caught.value)
     path = models.weights_path("googlenet")
-    assert path.name in message and str(path.parent) in message
-    assert "CNNX_RANDOM_WEIGHTS=1" in message
+    assert os.path.basename(path) in message and os.path.dirname(path) in message
+    assert "CNNX_OFFLINE_NETWORK=1" in message
+
+
+def test_a_damaged_weights_file_says_to_delete_it(offline):
+    _stand_in_googlenet()
+    path = Path(models.weights_path("googlenet"))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(models.WeightsUnavailableError, match="cannot be read.*Delete it"):
+        models.load_model("googlenet", device="cpu")
+
+
+def test_weights_of_another_network_do_not_fit(offline):
+    path = Path(models.weights_path("googlenet"))
+    path.parent.mkdir(parents=True)
+    torch.save(nn.Linear(3, 2).state_dict(), path)
+    with pytest.raises(models.WeightsUnavailableError, match="do not fit the network.*Delete"):
+        models.load_model("googlenet", device="cpu")
+
+
+def test_a_download_is_checked_against_the_hash_in_its_name(tmp_path):
+    """torchvision's file names carry the first digits of their sha256, as torch.hub checks."""
+    source = tmp_path / "served" / "weights.pth"
+    torch.save(nn.Linear(3, 2).state_dict(), source.parent.mkdir() or source)
+    digits = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
+    good = source.with_name(f"linear-{digits}.pth")
+    bad = source.with_name("linear-00000000.pth")
+    for name in (good, bad):
+        name.write_bytes(source.read_bytes())
+    state = models.hub_weights(good.as_uri())  # file:// as a stand-in for the download
+    assert set(state) == {"weight", "bias"}
+    assert (Path(torch.hub.get_dir()) / "checkpoints" / good.name).is_file()
+    with pytest.raises(RuntimeError, match="invalid hash value"):
+        models.hub_weights(bad.as_uri())
+    assert not (Path(torch.hub.get_dir()) / "checkpoints" / bad.name).exists()
 
 
 def test_prefetch_command_fails_without_a_traceback(offline):
@@ -80,5 +142,5 @@ def test_prefetch_command_fails_without_a_traceback(offline):
         timeout=120,
     )
     assert done.returncode == 1
-    assert "error: The pretrained weights of googlenet" in done.stderr
+    assert "error: The trained weights of GoogLeNet" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -24,6 +24,20 @@ def test_a_path_is_loaded_and_resized(tmp_path):
     assert image.shape == (1, 3, 20, 30)
 
 
+def test_a_48_megapixel_phone_photo_loads_upright_at_the_size_asked(tmp_path):
+    """8000×6000 as a phone stores it: sideways, with EXIF orientation 6 (turn clockwise)."""
+    stored = Image.new("RGB", (8000, 6000), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 4000, 6000))  # the stored left half: the top, once turned
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", quality=90, exif=exif)
+    del stored
+    image = own_image.load(tmp_path / "phone.jpg", max_side=256, fallback="coffee")
+    assert image.shape == (1, 3, 256, 192)
+    top, bottom = image[0, :, :120].mean(dim=(1, 2)), image[0, :, 136:].mean(dim=(1, 2))
+    assert top[0] > 0.9 and top[2] < 0.1 and bottom[2] > 0.9 and bottom[0] < 0.1
+
+
 def test_a_bad_path_says_what_is_wrong(tmp_path):
     with pytest.raises(ImageError, match="No file at"):
         own_image.load(tmp_path / "missing.jpg", max_side=30, fallback="coffee")
