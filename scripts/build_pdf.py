@@ -77,7 +77,7 @@ def build_pdf(language: str) -> tuple[int, Path]:
     done = subprocess.run(command, cwd=ROOT)
     target = PDF / PDF_NAMES[language]
     if done.returncode == 0:
-        # jupyter-book reports a LaTeX failure but may exit 0: the PDF is the proof
+        # a LaTeX build is done when its PDF is there, whatever jupyter-book says
         if not (latex / "book.pdf").is_file():
             return 1, target
         PDF.mkdir(parents=True, exist_ok=True)
