@@ -1,9 +1,13 @@
 # Two commands do everything on a fresh machine (see README.md):
 #   make book   build the executed HTML book into _build/html (GPU when there is one)
-#   make test   lint (code and the publishing workflow), offline smoke build of both editions,
-#               and the test suite (with every notebook run in a fresh Colab-like environment)
-# Both create .venv and install requirements.txt + the package, unless a virtual environment
-# is already active, in which case they install into that one.
+#   make pdf    the same, then one PDF per edition into _build/html/pdf (XeLaTeX)
+#   make test   lint (code and the publishing workflow), offline smoke build of both editions
+#               (HTML and PDF), and the test suite (with every notebook run in a fresh Colab-like
+#               environment, and the built book opened offline in a headless browser)
+# They create .venv and install requirements.txt + the package, unless a virtual environment
+# is already active, in which case they install into that one. `make pdf` and `make test` also
+# install the system tools they need with apt-get when they are missing (TeX for the PDF;
+# Chromium and poppler-utils for the tests): see scripts/install_tools.sh.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -19,15 +23,23 @@ INSTALLED := $(ENV_DIR)/.cnnx-installed
 # from those executions (they are saved here) instead of running the pages a second time.
 EXECUTED := $(CURDIR)/_build/colab-executed
 
-.PHONY: book test smoke unit lint format sync env clean
+.PHONY: book pdf test smoke unit lint format sync env clean
 
 book: $(INSTALLED)
 	$(PY) scripts/build_book.py $(if $(FORCE),--force)
 
+# The PDF needs the execution cache of the HTML build: its pages are not run a second time.
+pdf: $(INSTALLED)
+	bash scripts/install_tools.sh pdf
+	$(PY) scripts/build_book.py $(if $(FORCE),--force)
+	$(PY) scripts/build_pdf.py
+
 test: lint
+	bash scripts/install_tools.sh test
 	rm -rf $(EXECUTED)
 	CNNX_COLAB_EXECUTED=$(EXECUTED) $(PY) -m pytest -rP tests/test_colab.py
 	$(MAKE) smoke FROM=$(EXECUTED)
+	$(PY) scripts/build_pdf.py --smoke
 	CNNX_SMOKE_BUILT=1 $(PY) -m pytest
 
 smoke: $(INSTALLED)

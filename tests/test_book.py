@@ -442,3 +442,265 @@ def test_twins_share_one_cached_execution_and_keep_their_own_captions(tmp_path, 
     captions = [c.metadata.get("mystnb") for c in cells]
     own = [c.metadata.get("mystnb") for c in italian.cells if c.cell_type == "code"]
     assert captions == own and captions != [c.metadata.get("mystnb") for c in code]
+
+
+# --- Offline reading, alternative text, PDF ----------------------------------------------------
+
+import figure_alt  # noqa: E402
+import offline_math  # noqa: E402
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FILE_NAME_ALT = re.compile(r"^[\w./\\-]*\.(png|jpe?g|gif|svg|webp)$", re.IGNORECASE)
+
+
+def _browser() -> str:
+    found = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    assert found, "no headless browser: scripts/install_tools.sh test installs Chromium"
+    return found
+
+
+def _without_network() -> list[str]:
+    """A prefix that runs a command in a network namespace of its own, where the system allows
+    it: no interface but loopback, so nothing outside the machine can be reached."""
+    if shutil.which("unshare"):
+        if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+            return ["unshare", "-rn"]
+    return []
+
+
+def _rendered(url: str, profile: Path) -> BeautifulSoup:
+    """The page's DOM once a headless browser has run its scripts, with the network off.
+
+    Besides the namespace (where there is one), every host name fails to resolve and every
+    request that is not for a file goes to a closed local port.
+    """
+    command = [
+        *_without_network(),
+        _browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        "--virtual-time-budget=30000",
+        "--dump-dom",
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "<html" in done.stdout, done.stderr[-2000:]
+    return BeautifulSoup(done.stdout, "html.parser")
+
+
+def _assert_math_rendered(page: BeautifulSoup, where: str) -> int:
+    """Every formula of the page became MathJax output; returns how many there are."""
+    formulas = page.select(".math")
+    for formula in formulas:
+        assert formula.find("mjx-container"), f"{where}: not rendered: {formula.get_text()[:80]}"
+    text = page.body.get_text(" ")
+    for raw in ("\\(", "\\[", "$$"):
+        assert raw not in text, f"{where}: raw LaTeX {raw!r} left in the page"
+    return len(formulas)
+
+
+def test_alternative_text_is_the_captions_first_sentence():
+    for caption, alt in [
+        ("One image (left). Its twin.", "One image (left)"),
+        ("A 0.5 step, e.g. this one.\nNext", "A 0.5 step, e.g. this one"),
+        ("`conv1_2` … `conv5_4` of VGG19.", "`conv1_2` … `conv5_4` of VGG19"),
+        ("Un’onda. Poi", "Un’onda"),
+    ]:
+        assert figure_alt.first_sentence(caption) == alt
+    assert figure_alt.spoken_math(r"\lambda_V \, \lVert x \rVert_{2}") == "lambda_V lVert x rVert_2"
+    for alt in ("", "  ", "e05b8a45.png", "../_images/plot.PNG", "a" * 8 + "0" * 56):
+        assert figure_alt.needs_alt(alt), alt
+    assert not figure_alt.needs_alt("Binder logo")
+
+
+def test_mathjax_for_offline_reading_is_installed():
+    """requirements.txt brings MathJax's files; the extension serves its SVG output."""
+    source = offline_math.mathjax_source()
+    assert (source / offline_math.ENTRY).is_file()
+    assert (source / "input" / "tex" / "extensions").is_dir()  # what MathJax autoloads
+    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert offline_math.DISTRIBUTION in {_name(line) for line in requirements}
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert {"offline_math", "figure_alt"} <= set(config["sphinx"]["local_extensions"])
+
+
+def _captioned_book(tmp_path: Path, language: str) -> Path:
+    """A two-page book in ``language`` with the project's configuration and extensions: a
+    formula, a captioned figure, an uncaptioned one and a citation."""
+    book = tmp_path / "captioned"
+    book.mkdir()
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    config["bibtex_bibfiles"] = [str(ROOT / "book" / "references.bib")]
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / "_ext") for name in config["sphinx"]["local_extensions"]
+    }
+    config["sphinx"]["config"].update(language=language, numfig=True)
+    (book / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: figures\n")
+    header = EN[0].read_text(encoding="utf-8").split("---")[1]
+    (book / "index.md").write_text("# Index\n\nThe formula $E = mc^2$.\n", "utf-8")
+    caption = "Un’onda $y = \\\\sin x$, disegnata. La seconda frase resta nella didascalia."
+    page = f"""---{header}---
+
+# Figure
+
+Come in {{numref}}`fig-wave`, con {{cite:p}}`deng2009imagenet`:
+
+$$
+y = \\sin(x) + \\alpha \\, \\lVert x \\rVert_2
+$$
+
+```{{code-cell}} ipython3
+---
+mystnb:
+  figure:
+    caption: "{caption}"
+    name: fig-wave
+---
+import matplotlib.pyplot as plt
+
+plt.plot([0, 1, 0]); plt.show()
+```
+
+```{{code-cell}} ipython3
+plt.plot([1, 0, 1]); plt.show()
+```
+
+```{{bibliography}}
+```
+"""
+    (book / "figures.md").write_text(page, encoding="utf-8")
+    return book
+
+
+@pytest.mark.book
+def test_figures_have_alternative_text_and_math_renders_offline(tmp_path):
+    book = _captioned_book(tmp_path, "it")
+    built = _build(book)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    html = book / "_build" / "html"
+    page = BeautifulSoup((html / "figures.html").read_text("utf-8"), "html.parser")
+    alts = [img["alt"] for img in page.select(".cell_output img")]
+    assert alts == [
+        "Un’onda y = sin x, disegnata",
+        "Figura calcolata dalla cella di codice della sezione «Figure»",
+    ]
+    # MathJax comes from the book's own folder, with what it loads on demand
+    scripts = [s["src"] for s in page.find_all("script", src=True) if "mathjax" in s["src"]]
+    assert scripts == ["_static/mathjax/tex-svg.js"]
+    assert (html / "_static" / "mathjax" / "input" / "tex" / "extensions").is_dir()
+    rendered = _rendered((html / "figures.html").as_uri(), tmp_path / "profile")
+    assert _assert_math_rendered(rendered, "figures.html") == 2  # the caption has one
+    assert rendered.select("mjx-container svg")  # SVG output: no web font to load
+
+
+SMOKE_PDF = SMOKE / "pdf"
+
+
+@smoke_only
+def test_every_image_of_the_smoke_book_has_alternative_text():
+    """No image is described by its file name or left without a description; a figure's image
+    is described by its caption's first sentence, in the page's language."""
+    count = 0
+    for path in sorted(SMOKE.glob("*/*.html")):
+        page = BeautifulSoup(path.read_text("utf-8"), "html.parser")
+        for image in page.find_all("img"):
+            alt = (image.get("alt") or "").strip()
+            where = f"{path.relative_to(SMOKE)}: {image.get('src')}"
+            assert alt and not FILE_NAME_ALT.match(alt), f"{where}: alt {alt!r}"
+            figure = image.find_parent("figure")
+            if figure is not None and figure.find("figcaption"):
+                caption = figure.find("figcaption").select_one(".caption-text")
+                first = caption.get_text(" ").split()[0].strip(".,;:")
+                assert alt.split()[0].strip(".,;:") == first, where
+            count += 1
+    assert count >= 2 * len(EN)
+
+
+@smoke_only
+def test_smoke_book_needs_no_network_and_links_relatively():
+    """Scripts, styles and images are the book's own files, reached by relative paths that
+    exist: the book works opened from a folder."""
+    for path in sorted(SMOKE.rglob("*.html")):
+        if "_static" in path.parts:
+            continue
+        page = BeautifulSoup(path.read_text("utf-8"), "html.parser")
+        resources = [(t, t.get("src") or t.get("href")) for t in page.find_all(["script", "img"])]
+        resources += [(t, t.get("href")) for t in page.find_all("link", rel="stylesheet")]
+        links = [(t, t["href"]) for t in page.find_all("a", href=True)]
+        for tag, url in resources + links:
+            if not url or url.startswith(("#", "mailto:", "data:")):
+                continue
+            where = f"{path.relative_to(SMOKE)}: <{tag.name}> {url}"
+            if re.match(r"^(https?:)?//", url):
+                assert tag.name == "a", f"{where}: loaded from the network"
+                continue
+            assert not url.startswith("/"), f"{where}: an absolute path"
+            target = (path.parent / url.split("#")[0].split("?")[0]).resolve()
+            assert target.exists(), f"{where}: no such file"
+
+
+@smoke_only
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_smoke_book_renders_formulas_and_searches_offline(language, tmp_path):
+    """In a headless browser, from file://, with the network off: every formula of every page
+    is typeset by the book's own MathJax, and the search finds pages."""
+    rendered = 0
+    for name in _toc_files(language):
+        path = SMOKE / language / f"{name}.html"
+        if 'class="math' in path.read_text("utf-8"):
+            page = _rendered(path.as_uri(), tmp_path / "profile")
+            rendered += _assert_math_rendered(page, f"{language}/{name}")
+    assert rendered >= 5
+    word = {"it": "rete", "en": "network"}[language]
+    search = _rendered(f"{(SMOKE / language / 'search.html').as_uri()}?q={word}", tmp_path / "p")
+    assert len(search.select("#search-results ul.search li")) >= 3
+
+
+def _pdf_text(path: Path) -> str:
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@smoke_only
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_smoke_pdf_of_each_edition(language):
+    """The PDF holds every chapter with numbered, captioned figures, typeset formulas and the
+    bibliography, in the edition's language, and no reference left unresolved."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_pdf
+
+    path = SMOKE_PDF / build_pdf.PDF_NAMES[language]
+    assert path.is_file(), "make test builds it with scripts/build_pdf.py --smoke"
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert pages >= 30, f"{path.name}: {pages} pages"
+    text = _pdf_text(path)
+    word = build_book.FIGURE_NAMES[language].split()[0]
+    assert re.search(rf"{word} 1\.1\b", text) and re.search(rf"{word} 6\.\d", text)
+    bibliography = {"it": "Bibliografia", "en": "References"}[language]  # the page's title
+    assert bibliography in text and "Mahendran" in text and "Gatys" in text
+    assert "??" not in text, f"{path.name}: an unresolved reference"
+    for raw in ("\\(", "\\[", "$$", "\\frac"):
+        assert raw not in text, f"{path.name}: raw LaTeX {raw!r}"
+    chapter = {"it": "CAPITOLO", "en": "CHAPTER"}[language]  # over each chapter's title
+    assert text.count(chapter) >= 6
+    log = build_pdf.workdir(language) / "_build" / "latex" / "book.log"
+    log_text = log.read_text("utf-8", "replace")
+    missing = set(re.findall(r"Missing character: There is no (.)", log_text))
+    assert not missing, f"{path.name}: no glyph for {sorted(missing)} in its fonts"
+
+
+def test_landing_page_links_the_pdf_of_each_edition():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_pdf
+
+    landing = BeautifulSoup((ROOT / "book" / "index.html").read_text("utf-8"), "html.parser")
+    targets = {a["href"] for a in landing.find_all("a")}
+    assert {f"pdf/{name}" for name in build_pdf.PDF_NAMES.values()} <= targets
