@@ -148,7 +148,8 @@ def test_book_extra_brings_what_the_notebooks_import():
     installed = {
         _name(r) for r in project["dependencies"] + project["optional-dependencies"]["book"]
     }
-    on_colab = {"torch", "torchvision", "lib", "google"} | set(sys.stdlib_module_names)
+    # IPython: every notebook's kernel runs on it (ipykernel depends on it)
+    on_colab = {"torch", "torchvision", "lib", "google", "IPython"} | set(sys.stdlib_module_names)
     module_to_package = {
         "myst_nb": "myst-nb",
         "PIL": "pillow",
