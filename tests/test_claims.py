@@ -30,7 +30,8 @@ def test_a_claim_that_holds_passes_and_is_recorded():
 
 def test_a_claim_that_fails_raises_with_the_measured_value():
     with pytest.raises(
-        claims.ClaimError, match=r"'few zeros'.*on EfficientNet-Lite0.*measured: 52%; threshold: 50%"
+        claims.ClaimError,
+        match=r"'few zeros'.*on EfficientNet-Lite0.*measured: 52%; threshold: 50%",
     ):
         claims.expect(
             False,
