@@ -112,3 +112,16 @@ def test_coarse_to_fine_keeps_a_detail_of_the_right_size():
     # two levels of the same size: the detail is carried as it is, not resampled
     coarse_to_fine(base, [(6, 6), (6, 6)], refine)
     assert torch.allclose(starts[1], torch.full_like(base, 0.6))
+
+
+def test_one_size_refines_the_base_itself_and_starts_are_clamped_below_too():
+    base = torch.full((1, 3, 4, 4), 0.5)
+    assert torch.equal(coarse_to_fine(base, [(4, 4)], lambda start, index: start * 2), base * 2)
+    starts = []
+
+    def darken(start, index):
+        starts.append(start.clone())
+        return start - 0.8
+
+    coarse_to_fine(base, [(2, 2), (4, 4)], darken)
+    assert torch.equal(starts[1], torch.zeros(1, 3, 4, 4))  # 0.5 - 0.8 clamped to 0

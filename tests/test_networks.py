@@ -171,6 +171,15 @@ def test_normalize_input_by_hand_and_in_the_images_precision():
     x = torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64).view(1, 3, 1, 1)
     out = networks.normalize_input(model, x)
     assert out.dtype == torch.float64 and out.flatten().tolist() == [1.0, 1.0, 0.25]
+    imagenet = networks.attach(nn.Sequential(nn.Identity()), networks.get("vgg19"))
+    out = networks.normalize_input(imagenet, x)
+    expected = [(1.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]
+    assert out.flatten().tolist() == pytest.approx(expected, rel=1e-6)
+    # the images keep their own precision: bfloat16 stays bfloat16
+    assert networks.normalize_input(imagenet, x.bfloat16()).dtype == torch.bfloat16
+    # and on the images' device (the meta device stands in for a GPU)
+    meta = torch.zeros(1, 3, 2, 2, device="meta")
+    assert networks.normalize_input(imagenet, meta).device.type == "meta"
     plain = nn.Sequential(nn.Identity())  # no description of its own: pixels as they are
     assert networks.normalization(plain) is None
     assert networks.normalize_input(plain, x) is x

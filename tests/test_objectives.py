@@ -6,6 +6,7 @@ import warnings
 import pytest
 import torch
 from conftest import small_cnn
+from torch import nn
 
 from lib import objectives
 from lib.features import FeatureExtractor
@@ -350,3 +351,26 @@ def test_mixed_precision_on_a_gpu_uses_bfloat16_too():
         found = objectives._run(extractor, Images(), objective)
     assert found["layer"].dtype == torch.float32
     assert seen == {"format": torch.channels_last, "dtype": torch.bfloat16}
+
+
+def test_total_variation_takes_differences_of_neighbours_only():
+    top = torch.zeros(1, 3, 4, 4)
+    top[..., 0, :] = 1.0  # the top row white: only the first row of differences is 1
+    left = top.transpose(-1, -2).contiguous()
+    for image in (top, left):
+        assert TotalVariation().per_image(image).item() == pytest.approx(12 / 48)
+
+
+def test_feature_match_accepts_a_signed_representation_whose_cubes_cancel():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]).view(2, 3, 1, 1))
+    target = torch.rand(1, 3, 4, 4)  # the two channels are r and -r: their cubes cancel
+    match = objectives.FeatureMatch(model, "0", target)
+    assert match.per_image(target).item() == 0.0
+
+
+def test_read_runs_the_images_on_the_models_device():
+    model = small_cnn().to("meta")  # the meta device stands in for a GPU
+    (act,) = objectives.read(model, "relu1", torch.rand(1, 3, 8, 8)).values()
+    assert act.device.type == "meta" and act.shape == (1, 8, 8, 8)

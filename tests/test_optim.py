@@ -319,8 +319,11 @@ def test_an_image_without_free_parameters_is_refused():
 
 
 def test_lbfgs_settings_that_the_loop_cannot_honour_are_refused():
-    message = "L-BFGS needs the same function at every evaluation: drop the random "
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+    message = (
+        "L-BFGS needs the same function at every evaluation: drop the random transform, or use "
+        "Adam or SGD."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         optimize(PixelImage.noise(1, 4, 4), lambda x: x.sum(), 1, "lbfgs", transform=lambda x: x)
     factory = make_optimizer("lbfgs", line_search_fn="strong_wolfe")
     message = "The loop counts evaluations: use L-BFGS without a line search."

@@ -1,3 +1,4 @@
+import logging
 import re
 
 import matplotlib
@@ -201,3 +202,55 @@ def test_images_and_curves_widths_and_clipping():
         plots.show_images_and_curves([torch.rand(3, 2, 2)], ["a", "b"], {"one": [1.0]}, x=[0.0])
     with pytest.raises(ValueError, match=r"^show_images_and_curves needs at least one image\.$"):
         plots.show_images_and_curves([], [], {"one": [1.0]}, x=[0.0])
+
+
+def test_single_panels_rows_and_grey_arrays():
+    fig = plots.show_feature_maps(torch.rand(1, 1, 3, 3), count=1, ncols=1)  # a 1×1 grid
+    assert len(fig.axes) == 1 and fig.axes[0].images
+    fig = plots.show_feature_map_rows({"only": torch.rand(1, 2, 3, 3)}, count=2)  # one row
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "only"
+    grey = plots.show_images([torch.full((1, 1, 3), 0.25)]).axes[0].images[0].get_array()
+    assert grey.shape == (1, 3)  # one row of three grey pixels
+    wide = plots.show_images([np.array([[0.0, 2.0]])]).axes[0].images[0]
+    assert wide.get_array().max() == 2.0 and wide.get_cmap().name == "gray"  # 2-D: not clipped
+    ax = plots.plot_curves({"a": [1.0, 2.0]})
+    assert ax.get_xlabel() == "" and ax.get_ylabel() == ""
+    fig = plots.show_images_and_curves([torch.rand(3, 2, 2)], ["a"], {"b": [1.0]}, x=[0.0])
+    assert fig.axes[1].get_xlabel() == "" and fig.axes[1].get_ylabel() == ""
+    assert fig.axes[1].get_yscale() == "linear"
+    assert tuple(fig.get_size_inches()) == pytest.approx((2.8 + 1.6 * 2.8, 2.8))
+
+
+def test_out_of_range_colours_are_clipped_before_matplotlib_warns(caplog):
+    # matplotlib clips RGB floats itself, with a logged warning under the figure: the figures
+    # clip them first, so that nothing is printed
+    over = torch.full((3, 2, 2), 1.5)
+    over[0, 0, 0] = -0.5
+    with caplog.at_level(logging.WARNING, logger="matplotlib"):
+        plots.show_images([over, over.unsqueeze(0)])
+        plots.show_images_and_curves([over], ["a"], {"one": [1.0]}, x=[0.0])
+        plt.figure().add_subplot().imshow(over.permute(1, 2, 0).numpy())  # the control
+    assert [r.getMessage()[:30] for r in caplog.records] == ["Clipping input data to the val"]
+
+
+def test_feature_maps_keep_their_look_whatever_the_style():
+    with plt.rc_context({"image.cmap": "gray", "font.size": 14}):
+        fig = plots.show_feature_maps(torch.rand(1, 3, 2, 2), count=3, ncols=2, title="t")
+        rows = plots.show_feature_map_rows({"a": torch.rand(1, 2, 2, 2)}, count=2)
+    assert len(fig.axes) == 4 and len([ax for ax in fig.axes if ax.images]) == 3
+    assert all(not ax.axison for ax in fig.axes)
+    assert {ax.images[0].get_cmap().name for ax in fig.axes if ax.images} == {"viridis"}
+    assert fig._suptitle.get_fontsize() == 10
+    assert {ax.images[0].get_cmap().name for ax in rows.axes} == {"viridis"}
+    label = rows.axes[0].yaxis.label
+    assert label.get_va() == "center" and label.get_fontsize() == 9
+    ax = plots.plot_curves({"twelve": list(range(12))})
+    assert ax.lines[0].get_marker() == "o"  # markers up to 12 points
+    fig = plots.show_images_and_curves([torch.rand(3, 2, 2)], ["a"], {"b": [1.0, 2.0]}, [0.1, 0.3])
+    assert fig.axes[1].lines[0].get_xdata().tolist() == [0.1, 0.3]
+    with pytest.raises(ValueError, match=r"^show_images needs at least one image\.$"):
+        plots.show_images([])
+    with pytest.raises(
+        ValueError, match=r"^show_feature_map_rows needs at least one activation\.$"
+    ):
+        plots.show_feature_map_rows({})

@@ -223,3 +223,18 @@ def test_training_moves_the_data_to_the_models_device():
     x, y = torch.ones(4, 1), torch.zeros(4)  # on the CPU
     assert train(model, x, y, _mean_output, 2, 0.1) == pytest.approx([1.0, 0.9], abs=1e-6)
     assert train(model, x, y, _mean_output, 1, 0.1, batch_size=2) == pytest.approx([0.75])
+
+
+def test_the_data_goes_to_the_models_device():
+    # the meta device stands in for a GPU: the objective sees where the batches are, and returns
+    # a loss of its own (a meta tensor has no value to record)
+    model = _one_weight().to("meta")
+    seen = []
+
+    def objective(model, inputs, targets):
+        seen.append((inputs.device.type, targets.device.type))
+        return torch.zeros((), requires_grad=True) * 1.0
+
+    train(model, torch.ones(4, 1), torch.zeros(4), None, 1, 0.1, objective=objective)
+    train(model, torch.ones(4, 1), torch.zeros(4), None, 1, 0.1, 2, objective=objective)
+    assert seen == [("meta", "meta")] * 3

@@ -2,6 +2,7 @@
 for, with the random draws replayed from the same seed."""
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -138,3 +139,13 @@ def test_standard_robustness_draws_as_its_parts_do():
         transforms.jitter(4),
     )
     assert torch.equal(out, parts(x))
+
+
+def test_rotation_follows_the_images_precision_and_device_without_warnings():
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when align_corners is left unset
+        out = transforms.random_rotate([30])(x)
+    assert out.dtype == torch.float64 and out.shape == x.shape
+    meta = torch.zeros(1, 3, 6, 6, device="meta")  # a stand-in for a GPU
+    assert transforms.random_rotate([30])(meta).device.type == "meta"
