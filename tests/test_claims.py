@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -221,3 +222,220 @@ def test_fractions_of_a_pixel_step(monkeypatch):
     monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
     assert claims.glue_fraction("eps", 8 / 255) == "8/255"
     assert glued == {"eps": "8/255", "eps_it": "8/255"}
+
+
+# --------------------------------------------------------------------------------------------
+# The log's files, the messages and the numbers' digits, pinned
+
+
+def test_the_log_file_is_named_by_claim_and_network_and_keeps_unicode(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(tmp_path / "a" / "log"))  # made if missing
+    claims.expect(True, "più nitida", network="VGG19", measured="3 × 10⁻²")
+    key = hashlib.sha1("più nitida|VGG19".encode()).hexdigest()[:16]
+    (path,) = (tmp_path / "a" / "log").iterdir()
+    assert path.name == f"{key}.json"
+    text = path.read_text("utf-8")
+    assert "più nitida" in text and "10⁻²" in text  # written as it reads, not escaped
+    assert json.loads(text) == {
+        "text": "più nitida",
+        "held": True,
+        "trained": False,
+        "network": "VGG19",
+        "measured": "3 × 10⁻²",
+        "threshold": None,
+        "untrained": None,
+    }
+    claims.expect(True, "più nitida", network=None)  # another network: another file
+    assert len(list((tmp_path / "a" / "log").iterdir())) == 2
+
+
+def test_the_log_is_read_sorted_by_network_then_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(tmp_path))
+    for text, network in (("b", "VGG19"), ("a", "VGG19"), ("z", None), ("c", "GoogLeNet")):
+        claims.expect(True, text, network=network)
+    assert [(c.network, c.text) for c in claims.read_log()] == [
+        (None, "z"),
+        ("GoogLeNet", "c"),
+        ("VGG19", "a"),
+        ("VGG19", "b"),
+    ]
+    assert [c.text for c in claims.read_log(tmp_path)] == ["z", "c", "a", "b"]
+    monkeypatch.delenv("CNNX_CLAIMS_LOG")
+    assert claims.read_log() == []
+    claims.expect(True, "not logged")  # without the variable nothing is written
+    assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_a_claim_on_a_model_names_it_trained_or_not():
+    from torch import nn
+
+    from lib import networks
+
+    model = networks.attach(nn.Sequential(nn.Identity()), networks.sequential("Tiny"))
+    claims.expect(True, "a", network=model)
+    model.pretrained = True
+    claims.expect(True, "b", network=model)
+    model.pretrained = False
+    claims.expect(True, "c", network=model)
+    assert [c.network for c in claims.REGISTRY] == ["Tiny", "Tiny", "Tiny, untrained"]
+
+
+def test_the_failure_message_says_what_it_has():
+    message = (
+        "The text claims: 'x', but the computation says otherwise. Correct the text or the "
+        "computation."
+    )
+    with pytest.raises(claims.ClaimError, match=f"^{re.escape(message)}$"):
+        claims.expect(False, "x")
+    message = (
+        "The text claims: 'x', but the computation on VGG19 says otherwise (measured: 0.3). "
+        "Correct the text or the computation."
+    )
+    with pytest.raises(claims.ClaimError, match=f"^{re.escape(message)}$"):
+        claims.expect(False, "x", network="VGG19", measured="0.3", threshold="")
+    with pytest.raises(claims.ClaimError, match=re.escape("(measured: 0.3; threshold: 0.5)")):
+        claims.expect(False, "x", measured="0.3", threshold="0.5")
+    message = (
+        "'sharp' is about a trained network: pass network= (the model it ran on) and "
+        "untrained= (whether the same check holds on an untrained copy)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.expect(True, "sharp", trained=True)
+    message = "expect() needs the claim as a non-empty string, as the text states it."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.expect(True, 3)
+    message = (
+        "expect() got int for 'c': pass a single truth value (a comparison such as `a < b`, "
+        "or `all(...)` over several)."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        claims.expect(1, "c")
+    with pytest.raises(TypeError, match="got float64 for 'c'"):
+        claims.expect(np.float64(1.0), "c")  # a number is not a truth value
+    with pytest.raises(TypeError, match="got int for 'u'"):
+        claims.expect(True, "u", untrained=1)
+    claims.expect(True, "u", untrained=np.bool_(True))
+    assert claims.REGISTRY[-1].untrained is True and claims.REGISTRY[-1].trained is False
+
+
+def test_glue_text_glues_the_same_text_for_both_languages(monkeypatch):
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
+    assert claims.glue_text("layer", 5) == "5"
+    assert glued == {"layer": "5", "layer_it": "5"}
+    displays = []
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: displays.append(display))
+    claims.glue_number("n", 1.0)
+    assert displays == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "en"),
+    [
+        (100, None, "100"),
+        (99.94, None, "99.9"),
+        (-5.5, None, "-5.50"),
+        (0.001, None, "0.00100"),
+        (0.000999, None, "1.0 × 10⁻³"),
+        (1.5e-5, None, "1.5 × 10⁻⁵"),
+        (-0.0, None, "0"),
+        (2.0, 0, "2"),
+        (123456.7, 1, "123456.7"),
+    ],
+)
+def test_digits_of_a_number(value, digits, en):
+    assert claims.format_number(value, digits=digits) == en
+    assert claims.format_number(value, "it", digits=digits) == en.replace(".", ",")
+
+
+def test_number_errors_are_exact():
+    message = "digits=-1: the number of decimals cannot be negative."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_number(1.0, digits=-1)
+    message = "Cannot write inf in the text: the computation gave no number."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_number(float("inf"))
+    message = "Unknown language 'fr'; the book is written in en, it."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_number(1.0, "fr")
+    message = "format_percent() takes a fraction (0.5 for 50%), got nan."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_percent(float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "en"),
+    [
+        (0.1, "10%"),
+        (0.0999, "10.0%"),
+        (0.01, "1.0%"),
+        (0.0099, "0.99%"),
+        (0.0001, "0.010%"),
+        (0.00009, "<0.01%"),
+        (0.999, "99.9%"),
+        (0.9991, ">99.9%"),
+        (0.985, "98%"),
+        (0.5, "50%"),
+    ],
+)
+def test_percent_boundaries(fraction, en):
+    assert claims.format_percent(fraction) == en
+    assert claims.format_percent(fraction, "it") == en.replace(".", ",")
+
+
+def test_articles_for_every_first_digit():
+    expected = {
+        "1%": "l'1%",
+        "8%": "l'8%",
+        "80%": "l'80%",
+        "11,5%": "l'11,5%",
+        "12%": "il 12%",
+        "2%": "il 2%",
+        "0%": "lo 0%",
+    }
+    for number, article in expected.items():
+        assert claims.italian_article(number) == article
+    for article, elided in claims._ARTICLES.items():
+        assert claims.italian_article("8%", article) == f"{elided}'8%"
+        assert claims.italian_article("0,5%", article) == f"{elided}o 0,5%"
+    assert claims._ARTICLES == {
+        "il": "l",
+        "al": "all",
+        "del": "dell",
+        "dal": "dall",
+        "nel": "nell",
+        "sul": "sull",
+    }
+    message = "Unknown article 'la'; use one of il, al, del, dal, nel, sul."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.italian_article("5%", "la")
+
+
+def test_fraction_messages_and_rounding():
+    assert claims.format_fraction(1.0, 1) == "1/1" and claims.format_fraction(-2 / 255) == "-2/255"
+    assert claims.format_fraction(8 / 255 + 1e-13) == "8/255"  # a float's rounding is fine
+    message = (
+        "0.1 is not a whole number of 1/255 steps (25.5/255); glue it with glue_number instead."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_fraction(0.1)
+    message = "denominator must be a positive integer; got 2.5."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_fraction(0.5, 2.5)
+    message = "Cannot write nan in the text: the computation gave no number."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        claims.format_fraction(float("nan"))
+
+
+def test_what_is_recorded_and_glued_with_its_options(monkeypatch):
+    claims.expect(True, "t", measured="0.3", threshold="0.5")
+    assert claims.REGISTRY[-1].threshold == "0.5" and claims.REGISTRY[-1].measured == "0.3"
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: glued.update({name: value}))
+    assert claims.glue_fraction("step", 0.1, 10) == "1/10" and glued["step_it"] == "1/10"
+    assert claims.glue_number("pi", 3.14159, digits=1) == {"en": "3.1", "it": "3,1"}
+    assert claims.format_fraction(1e-13) == "0/255"  # within the absolute tolerance of zero
+    assert claims.format_percent(1.004) == "100%" and claims.format_percent(0.9904) == "99%"

@@ -3,6 +3,8 @@ weights, and the errors a teacher meets when describing a network of their own."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from skimage import data
@@ -143,3 +145,120 @@ def test_a_description_that_names_a_missing_module_says_so():
     model = networks.attach(nn.Sequential(nn.Identity()), broken)
     with pytest.raises(KeyError, match="names the module 'nowhere' for layer 'x'"):
         networks.layer_modules(model)
+
+
+# --------------------------------------------------------------------------------------------
+# Values pinned by hand: normalisation, the rectifiers found, the plain-Sequential description
+
+
+def test_each_networks_input_normalisation_is_that_of_its_weights():
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    for name in ("vgg16", "vgg19", "googlenet"):
+        network = networks.get(name)
+        assert (network.mean, network.std) == imagenet, name
+    assert networks.names() == sorted(networks.names())
+    assert {"vgg16", "vgg19", "googlenet", "efficientnet_lite0"} <= set(networks.names())
+
+
+def test_normalize_input_by_hand_and_in_the_images_precision():
+    own = networks.Network(
+        **{**networks.sequential().__dict__, "mean": (0.5, 0.25, 0.0), "std": (0.5, 0.25, 2.0)}
+    )
+    model = networks.attach(nn.Sequential(nn.Identity()), own)
+    mean, std = networks.normalization(model)
+    assert mean.shape == std.shape == (1, 3, 1, 1)
+    assert mean.flatten().tolist() == [0.5, 0.25, 0.0] and std.flatten().tolist() == [0.5, 0.25, 2]
+    x = torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64).view(1, 3, 1, 1)
+    out = networks.normalize_input(model, x)
+    assert out.dtype == torch.float64 and out.flatten().tolist() == [1.0, 1.0, 0.25]
+    imagenet = networks.attach(nn.Sequential(nn.Identity()), networks.get("vgg19"))
+    out = networks.normalize_input(imagenet, x)
+    expected = [(1.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]
+    assert out.flatten().tolist() == pytest.approx(expected, rel=1e-6)
+    # the images keep their own precision: bfloat16 stays bfloat16
+    assert networks.normalize_input(imagenet, x.bfloat16()).dtype == torch.bfloat16
+    # and on the images' device (the meta device stands in for a GPU)
+    meta = torch.zeros(1, 3, 2, 2, device="meta")
+    assert networks.normalize_input(imagenet, meta).device.type == "meta"
+    plain = nn.Sequential(nn.Identity())  # no description of its own: pixels as they are
+    assert networks.normalization(plain) is None
+    assert networks.normalize_input(plain, x) is x
+
+
+def test_activation_rectifiers_find_relu_and_relu6_exactly():
+    class Leaky(nn.ReLU):  # a subclass is not a plain ReLU: it may compute something else
+        pass
+
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 1, 1), nn.ReLU6(), nn.LeakyReLU(), Leaky())
+    found = networks.activation_rectifiers(model)
+    assert [(r.module, r.upper, r.before) for r in found] == [
+        (model[0], None, None),
+        (model[2], 6.0, None),
+    ]
+
+
+def test_a_plain_sequential_is_described_by_its_children():
+    model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
+    described = networks.describe(model)
+    assert (described.name, described.title, described.weights) == (
+        "sequential",
+        "sequential",
+        "built in code",
+    )
+    assert described.layers(model) == {"0": "0", "1": "1"}
+    assert described.mean is None and described.std is None and described.roles == {}
+    assert described.categories() == [] and not described.downloads
+    assert [r.module for r in described.rectifiers(model)] == [model[1]]
+    assert networks.layer_names(model) == ["0", "1"] and networks.title(model) == "sequential"
+    assert networks.layer_modules(model) == {"0": model[0], "1": model[1]}
+    with pytest.raises(RuntimeError, match=r"^mine is a module built in code: it has no weights"):
+        networks.sequential("mine").build(True)
+    roles = {"unit": ("1", 0)}
+    given = networks.sequential("mine", mean=(0.1, 0.2, 0.3), std=(1, 2, 3), roles=roles)
+    assert given.roles == roles and given.roles is not roles  # a copy
+    assert (given.name, given.title, given.mean, given.std) == (
+        "mine",
+        "mine",
+        (0.1, 0.2, 0.3),
+        (1, 2, 3),
+    )
+
+
+def test_a_module_without_a_description_is_a_clear_error():
+    message = (
+        "lib has no description of this Conv2d: load it with lib.models.load_model, or describe "
+        "it with lib.networks.Network and give it to the model with "
+        "lib.networks.attach(model, description)."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        networks.describe(nn.Conv2d(3, 3, 1))
+    model = nn.Conv2d(3, 3, 1)
+    assert networks.attach(model, networks.sequential("x")) is model
+    assert networks.describe(model).name == "x"
+    model.network = "not a description"
+    with pytest.raises(TypeError, match="no description of this Conv2d"):
+        networks.describe(model)
+
+
+def test_roles_and_names_errors_are_exact():
+    model = networks.attach(nn.Sequential(nn.Identity()), networks.sequential("bare"))
+    message = (
+        "bare has no role 'x' (its roles: none). Add it to the network's description "
+        "(lib/zoo.py for the book's networks)."
+    )
+    with pytest.raises(KeyError, match=re.escape(message)):
+        networks.role(model, "x")
+    roles = networks.sequential("two", roles={"b": 1, "a": 2})
+    model = networks.attach(nn.Sequential(nn.Identity()), roles)
+    with pytest.raises(KeyError, match=re.escape("(its roles: a, b)")):
+        networks.role(model, "c")
+    assert networks.role(model, "b") == 1
+    message = f"Unknown network 'nope'; the book describes {', '.join(networks.names())}. "
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}Describe your own"):
+        networks.get("nope")
+    mine = networks.sequential("registered_here")
+    try:
+        assert networks.register(mine) is mine and networks.get("registered_here") is mine
+        assert "registered_here" in networks.names()
+    finally:
+        networks._REGISTRY.pop("registered_here")
