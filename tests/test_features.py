@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lib import features, images, models
+from lib import features, models, networks
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +46,19 @@ def test_activations_match_the_plain_forward_pass(vgg19, googlenet):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(
-            features.extract(vgg19, x, "logits")["logits"], vgg19(images.normalize(x)), atol=1e-5
+            features.extract(vgg19, x, "logits")["logits"],
+            vgg19(networks.normalize_input(vgg19, x)),
+            atol=1e-5,
         )
         assert torch.allclose(
             features.extract(googlenet, x, "logits")["logits"],
-            googlenet(images.normalize(x)),
+            googlenet(networks.normalize_input(googlenet, x)),
             atol=1e-5,
         )
         conv = features.extract(vgg19, x, "conv1_1")["conv1_1"]
-        assert torch.allclose(conv, vgg19.features[0](images.normalize(x)), atol=1e-6)
+        assert torch.allclose(
+            conv, vgg19.features[0](networks.normalize_input(vgg19, x)), atol=1e-6
+        )
         assert conv.min() < 0  # recorded before its ReLU, not overwritten in place
 
 
@@ -74,7 +78,7 @@ def test_sequential_models_use_child_names(tiny_cnn):
     result = features.extract(tiny_cnn, torch.rand(2, 3, 16, 16), ["3", "1"])
     assert list(result) == ["3", "1"]  # in the order asked for
     assert result["3"].shape == (2, 16, 8, 8)
-    with pytest.raises(TypeError, match="No layer names are known for Linear"):
+    with pytest.raises(TypeError, match="no description of this Linear"):
         features.layer_names(nn.Linear(2, 2))
 
 
@@ -87,3 +91,33 @@ def test_gradients_flow_to_the_image(tiny_cnn):
 def test_layer_shapes_halve_per_block(vgg19):
     shapes = dict(features.layer_shapes(vgg19, torch.rand(1, 3, 64, 64)))
     assert shapes["conv1_1"] == (1, 64, 64, 64) and shapes["conv5_1"] == (1, 512, 4, 4)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 0: its roles on every network that plays them
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vgg19", "efficientnet_lite0"])
+def test_chapter_0_reads_every_role_of_its_networks(name):
+    model = models.load_model(name, pretrained=False, device="cpu")
+    image = torch.rand(1, 3, 96, 128)
+    shapes = dict(features.layer_shapes(model, image))
+    starts, relus, table = (
+        networks.role(model, key) for key in ("block_starts", "block_relus", "shape_table")
+    )
+    heights = [shapes[layer][2] for layer in starts]  # one layer per resolution: halving
+    assert all(
+        abs(after - before / 2) <= 0.5 for before, after in zip(heights, heights[1:], strict=False)
+    )
+    rectified = features.extract(model, image, relus)
+    assert all((rectified[layer] >= 0).all() for layer in relus)  # after a rectifier
+    assert all(len(shapes[layer]) == 4 for layer in table)
+    assert shapes[table[0]][1] < shapes[table[-1]][1]  # more channels at the end
+
+
+def test_chapter_0_runs_on_a_tiny_described_network(tiny_cnn):
+    roles = {"block_starts": ["0", "2"], "block_relus": ["1", "3"], "shape_table": ["0", "2", "4"]}
+    net = networks.attach(tiny_cnn, networks.sequential(roles=roles))
+    found = features.extract(net, torch.rand(1, 3, 16, 16), networks.role(net, "block_relus"))
+    assert [a.shape[-1] for a in found.values()] == [16, 8]
