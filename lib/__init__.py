@@ -5,7 +5,8 @@ checks, ImageNet normalisation, frequency grids), ``assets``, ``models``, ``feat
 ``parametrization``, ``transforms``, ``objectives`` (losses to minimise, that add up), ``optim``
 (the image-optimisation loop shared by chapters 1-4), ``multiscale`` (octaves, coarse to fine),
 ``training`` (the one training loop) and ``plots``. On top of them, one module per chapter:
-``visualization`` (with ``passthrough``), ``inversion``, ``deepdream``, ``style`` (with ``gram``
+``visualization`` (with ``passthrough``, ``spectra``, ``orientation`` and
+``dataset_examples``), ``inversion``, ``deepdream``, ``style`` (with ``gram``
 and ``colors``), ``manifolds`` (with ``attacks`` and ``digits``) and ``autoencoders``.
 """
 

@@ -91,6 +91,8 @@ def relu_passthrough(model: nn.Module, steps: int | None = 16) -> Iterator[Redir
         before, upper = rectifier.before, rectifier.upper
 
         def forward(self, x):
+            if not state.active:  # redirection over: the module's own forward, at its own cost
+                return type(self).forward(self, x)
             return redirected_rectifier(before(self, x) if before else x, upper, state)
 
         rectifier.module.forward = types.MethodType(forward, rectifier.module)

@@ -11,7 +11,9 @@ the forward pass is shared and the cost grows less than linearly with the batch.
 
 A channel that is off everywhere on the starting image passes no gradient at all:
 ``lib.passthrough.relu_passthrough`` redirects the gradient past the rectifiers in the first
-steps of the optimisation.
+steps of the optimisation. The chapter's other measurements live beside this module: the
+spectra of images (``lib.spectra``), how oriented their structure is (``lib.orientation``) and
+the photo patches that excite a channel most (``lib.dataset_examples``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from . import models, networks
 from .device import device_of
 from .features import FeatureExtractor
-from .images import check_batch, radial_frequency
-from .networks import layer_names
+from .images import check_batch
 from .objectives import Channel, Neuron
 from .optim import OptimizerFactory, OptimResult, optimize
 from .parametrization import FourierImage, PixelImage
@@ -176,60 +177,36 @@ def start_gradients(
     return images.grad.flatten(1).norm(dim=1)
 
 
-def _weighted_power(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Spectral power of each image (colour channels summed, means removed) on the ``rfft2``
-    half-plane, each column weighted by how many coefficients it stands for; the radial
-    frequency of each coefficient; and the column weights."""
-    check_batch(images)
-    x = images.detach().float()
-    x = x - x.mean(dim=(-2, -1), keepdim=True)
-    power = torch.fft.rfft2(x).abs().pow(2).sum(dim=1)  # (B, H, W//2+1)
-    # rfft2 stores half of the columns: weight them by 2 except the ones without a twin
-    weight = torch.full(power.shape[-1:], 2.0, device=x.device)
-    weight[0] = 1.0
-    if x.shape[-1] % 2 == 0:
-        weight[-1] = 1.0
-    frequency = radial_frequency(*x.shape[-2:], half=True, device=x.device)
-    return power * weight, frequency, weight
+def random_channels(
+    model: nn.Module,
+    layer: str,
+    count: int,
+    size: int = 64,
+    generator: torch.Generator | None = None,
+) -> list[int]:
+    """``count`` channels of ``layer`` drawn at random among those an optimisation can start.
 
-
-def high_frequency_ratio(images: torch.Tensor, cutoff: float = 0.25) -> torch.Tensor:
-    """Share of each image's spectral power above ``cutoff`` cycles/pixel (0.5 is Nyquist).
-
-    The mean of each channel is removed first, so a flat image has no power to share (0 is
-    returned). White noise puts about 80% of its power above 0.25; photos a few percent.
-    """
-    check_batch(images)
-    if not 0 < cutoff < 0.5 * 2**0.5:
-        raise ValueError(f"cutoff must be in (0, 0.707) cycles/pixel; got {cutoff}.")
-    power, frequency, _ = _weighted_power(images)
-    high = (frequency > cutoff).float()
-    total = power.sum(dim=(-2, -1))
-    return ((power * high).sum(dim=(-2, -1)) / total.clamp_min(1e-12)).where(
-        total > 1e-12, torch.zeros_like(total)
-    )
-
-
-def radial_power(images: torch.Tensor, bins: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """The radially averaged power spectrum of each image: the mean power of the coefficients
-    in ``bins`` equal rings of frequency from 0 to 0.5 cycles/pixel (Nyquist; the corners
-    beyond it are left out), divided by the image's total power so that images of any contrast
-    compare. Returns ``(centres, spectra)``, shapes ``(bins,)`` and ``(B, bins)``: flat for white
-    noise, falling about as $1/f^2$ for photos, for a log plot."""
-    if not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an integer of at least 2; got {bins!r}.")
-    power, frequency, weight = _weighted_power(images)
-    weight = weight.expand_as(frequency)  # how many coefficients each one stands for
-    ring = (frequency / 0.5 * bins).long()  # ring index of each coefficient
-    inside = (ring < bins) & (frequency > 0)
-    sums = torch.zeros(power.shape[0], bins, device=power.device)
-    sums.index_add_(1, ring[inside], power[:, inside])
-    counts = torch.zeros(bins, device=power.device)
-    counts.index_add_(0, ring[inside], weight[inside])
-    total = power.sum(dim=(-2, -1)).clamp_min(1e-12)[:, None]
-    spectra = sums / counts.clamp_min(1) / total
-    centres = (torch.arange(bins, device=power.device) + 0.5) * 0.5 / bins
-    return centres.cpu(), spectra.cpu()
+    A channel that gets no gradient from a near-grey image even with the redirected rectifiers
+    (:func:`start_gradients`) would leave its image grey: such channels are skipped. Raises a
+    clear error when the layer has fewer than ``count`` channels that can start."""
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive integer; got {count!r}.")
+    total = channel_count(model, layer, size)
+    order = torch.randperm(total, generator=generator).tolist()
+    device = device_of(model)
+    chosen: list[int] = []
+    while order and len(chosen) < count:
+        batch, order = order[: 2 * count], order[2 * count :]
+        noise = torch.randn(len(batch), 3, size, size, generator=generator)
+        grey = (0.5 + 0.01 * noise).clamp(0, 1).to(device)
+        norms = start_gradients(model, layer, batch, grey, passthrough=True)
+        chosen += [channel for channel, norm in zip(batch, norms.tolist(), strict=True) if norm > 0]
+    if len(chosen) < count:
+        raise ValueError(
+            f"{layer!r} has only {len(chosen)} channels that an optimisation can start; "
+            f"asked for {count}."
+        )
+    return chosen[:count]
 
 
 def effective_receptive_field(
@@ -269,6 +246,27 @@ def effective_receptive_field(
     return float(size)
 
 
+def distinct_networks(
+    names: Sequence[str], loaded: Sequence[nn.Module] = (), device=None
+) -> dict[str, nn.Module]:
+    """One trained model for each distinct network that ``names`` load as, by title, in order.
+
+    Under the offline switch every network that downloads its weights loads as the offline one
+    (``lib.models``), so several names can stand for one network: it is loaded once, and a
+    model of ``loaded`` is reused instead of loading its network again."""
+    ready = {networks.title(model): model for model in loaded}
+    found: dict[str, nn.Module] = {}
+    for name in names:
+        network = networks.get(name)
+        if network.downloads and models.offline_network_requested():
+            network = networks.get(models.OFFLINE_NETWORK)
+        if network.title in ready:
+            found.setdefault(network.title, ready[network.title])
+        elif network.title not in found:
+            found[network.title] = models.load_model(name, device=device)
+    return found
+
+
 def randomize_weights(
     model: nn.Module, seed: int = 0, calibration: torch.Tensor | None = None
 ) -> nn.Module:
@@ -297,139 +295,8 @@ def randomize_weights(
             module.momentum = None  # a plain average over the calibration pass
             module.train()
         with torch.no_grad():
-            deepest = layer_names(clone)[-1]
+            deepest = networks.layer_names(clone)[-1]
             FeatureExtractor(clone, deepest)(calibration.to(device_of(clone)))
     clone.eval().requires_grad_(False)
     clone.pretrained = False  # the description and the class names come with the copy
     return clone
-
-
-# --------------------------------------------------------------------------------------------
-# Dataset examples: the photo patches that excite a channel the most
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TopPatches:
-    """The ``k`` strongest patches of each channel, strongest first.
-
-    ``patches``: ``(channels, k, 3, patch_size, patch_size)`` crops of the input images;
-    ``scores``: ``(channels, k)``, the channel's activation at the position each patch is
-    centred on; ``sources``: for each channel, ``k`` tuples ``(image index, top, left)``, where
-    each crop was taken from.
-    """
-
-    patches: torch.Tensor
-    scores: torch.Tensor
-    sources: list[list[tuple[int, int, int]]]
-
-
-def _as_image_list(images) -> list[torch.Tensor]:
-    if isinstance(images, torch.Tensor):
-        check_batch(images, "images", channels=3, pixels=True)
-        return [image[None] for image in images]
-    images = list(images)
-    if not images:
-        raise ValueError("images is empty: pass at least one image.")
-    checked = []
-    for index, image in enumerate(images):
-        if isinstance(image, torch.Tensor) and image.ndim == 3:
-            image = image[None]
-        check_batch(image, f"images[{index}]", channels=3, pixels=True)
-        if image.shape[0] != 1:
-            raise ValueError(
-                f"images[{index}] must be one image (3, H, W) or (1, 3, H, W); "
-                f"got {tuple(image.shape)}."
-            )
-        checked.append(image)
-    return checked
-
-
-@torch.no_grad()
-def top_patches(
-    model: nn.Module,
-    layer: str,
-    channels: int | Sequence[int],
-    images,
-    k: int = 4,
-    patch_size: int = 32,
-) -> TopPatches:
-    """The ``k`` patches of ``images`` that most excite each of ``channels`` of ``layer``.
-
-    Every position of the layer's feature map of every image is a candidate: its score is the
-    channel's activation there, and its patch is the ``patch_size`` square of the input centred
-    on the pixel that position lies over (shifted inside the image at the borders). Candidates
-    are taken in order of score, skipping any whose centre is less than half a patch away from
-    one already taken in the same image, so that the ``k`` patches are not ``k`` copies of one
-    spot; if that leaves fewer than ``k``, the best skipped ones fill the gap.
-
-    ``images``: a ``(N, 3, H, W)`` batch or a sequence of ``(3, H, W)``/``(1, 3, H, W)``
-    images of any size, pixels in [0, 1].
-    """
-    images = _as_image_list(images)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}.")
-    if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer; got {patch_size!r}.")
-    smallest = min(min(image.shape[-2:]) for image in images)
-    if patch_size > smallest:
-        raise ValueError(
-            f"patch_size {patch_size} is larger than the smallest image side ({smallest} px)."
-        )
-    channels = [channels] if isinstance(channels, int) else list(channels)
-    if not channels:
-        raise ValueError("channels is empty: ask for at least one channel.")
-    device = device_of(model)
-    extractor = FeatureExtractor(model, layer)
-    candidates = []  # (scores (C, h*w), image index, h, w, H, W) per image
-    for index, image in enumerate(images):
-        act = extractor(image.to(device))[layer]
-        if act.ndim != 4:
-            raise ValueError(f"Layer {layer!r} has no spatial maps (shape {tuple(act.shape)}).")
-        bad = [c for c in channels if not 0 <= c < act.shape[1]]
-        if bad:
-            raise ValueError(
-                f"Channel(s) {bad} out of range: {layer!r} has {act.shape[1]} channels."
-            )
-        height, width = act.shape[-2:]
-        scores = act[0, channels].flatten(1).float().cpu()
-        candidates.append((scores, index, height, width, *image.shape[-2:]))
-    total = sum(c[0].shape[1] for c in candidates)
-    if total < k:
-        raise ValueError(f"k={k} but the feature maps have only {total} positions in all.")
-    half = patch_size // 2
-    result_patches, result_scores, result_sources = [], [], []
-    for row in range(len(channels)):
-        ranked = []  # (score, image index, centre y, centre x)
-        for scores, index, height, width, rows, cols in candidates:
-            for flat, score in enumerate(scores[row].tolist()):
-                i, j = divmod(flat, width)
-                ranked.append(
-                    (score, index, int((i + 0.5) * rows / height), int((j + 0.5) * cols / width))
-                )
-        ranked.sort(key=lambda item: -item[0])
-        chosen, skipped = [], []
-        for item in ranked:
-            if len(chosen) == k:
-                break
-            near = any(
-                other[1] == item[1]
-                and abs(other[2] - item[2]) < half
-                and abs(other[3] - item[3]) < half
-                for other in chosen
-            )
-            (skipped if near else chosen).append(item)
-        chosen = sorted(chosen + skipped[: k - len(chosen)], key=lambda item: -item[0])
-        crops, sources = [], []
-        for _, index, cy, cx in chosen:
-            rows, cols = images[index].shape[-2:]
-            top = min(max(cy - half, 0), rows - patch_size)
-            left = min(max(cx - half, 0), cols - patch_size)
-            crops.append(
-                images[index][0, :, top : top + patch_size, left : left + patch_size].cpu()
-            )
-            sources.append((index, top, left))
-        result_patches.append(torch.stack(crops))
-        result_scores.append(torch.tensor([item[0] for item in chosen]))
-        result_sources.append(sources)
-    return TopPatches(torch.stack(result_patches), torch.stack(result_scores), result_sources)

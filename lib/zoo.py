@@ -78,9 +78,15 @@ def _vgg(depth: int, roles: dict) -> Network:
 
 
 VGG19_ROLES = {
-    # chapter 0: the first convolution of each block, and the rectified maps after it
+    # chapter 0: the first convolution of each block (one per resolution), the rectified maps
+    # after it, and the layers of the table of shapes (every convolution)
     "block_starts": ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"],
     "block_relus": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+    "shape_table": [
+        f"conv{block}_{index}"
+        for block, convs in enumerate((2, 2, 4, 4, 4), start=1)
+        for index in range(1, convs + 1)
+    ],
     # chapter 2: reconstruction depths, with the regulariser weight λ_V of Mahendran & Vedaldi
     # (1 / 10 / 100 for AlexNet's first two blocks / conv3-conv4 / conv5 and beyond)
     "inversion": {"conv1_2": 1, "conv2_2": 1, "conv3_4": 10, "conv4_4": 10, "conv5_4": 100},
@@ -88,6 +94,8 @@ VGG19_ROLES = {
     "content": "relu4_2",
     "style": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
     "alpha_beta": 1e-3,
+    # chapter 1: the layers compared with the other networks, low to deep
+    "compare": ["relu3_1", "relu4_2", "relu5_3"],
 }
 
 VGG16_ROLES = {
@@ -156,6 +164,11 @@ GOOGLENET_ROLES = {
         "inception4e": 10,
         "inception5b": 100,
     },
+    # the layers probed for channels without gradient, the layers compared with the other
+    # networks (low, middle, deep), the layer of the receptive-field exercise
+    "probe": ["conv2", "inception3a", "inception4c", "inception4e", "inception5b"],
+    "compare": ["inception3a", "inception4c", "inception5b"],
+    "receptive_field": "conv2",
     # chapter 3: the DeepDream layer, and a lower and a higher one to compare
     "dream": "inception4c",
     "dream_low": "inception3b",
@@ -226,11 +239,14 @@ def _build_efficientnet(pretrained: bool) -> nn.Module:
 
 
 EFFICIENTNET_ROLES = {
-    # chapter 0: the rectified stem and the expansions of stages 2, 4, 6, and the head
+    # chapter 0: one stage output per resolution (strides 2 to 32); rectified tensors from the
+    # stem to the head; the table of shapes: the stem, every stage's output, the head
     "block_starts": ["stem", "block2", "block3", "block5", "block7"],
     "block_relus": ["stem", "block2_expand", "block4_expand", "block6_expand", "head"],
-    # chapter 1
-    "unit": ("block5_depthwise", 97),
+    "shape_table": ["stem", *(f"block{i}" for i in range(1, 8)), "head"],
+    # chapter 1: rectified depthwise maps at strides 4, 8, 16, 32 (the stage outputs are linear
+    # bottlenecks); the unit draws a clear lattice of eyes; the probe ends at the head
+    "unit": ("block4_depthwise", 461),
     "gallery": ["block2_depthwise", "block3_depthwise", "block4_depthwise", "block6_depthwise"],
     "gallery_full": [
         "block2_depthwise",
@@ -240,7 +256,16 @@ EFFICIENTNET_ROLES = {
         "block6_depthwise",
         "block7_depthwise",
     ],
-    "sanity": ["block3_depthwise", "block5_depthwise"],
+    "sanity": ["block3_depthwise", "block4_depthwise"],
+    "probe": [
+        "block2_depthwise",
+        "block3_depthwise",
+        "block4_depthwise",
+        "block6_depthwise",
+        "head",
+    ],
+    "compare": ["block3_depthwise", "block4_depthwise", "block6_depthwise"],
+    "receptive_field": "block1_depthwise",
     # chapter 2: rectified tensors, one per resolution (strides 2 to 32), with λ_V by relative
     # depth as for VGG19: 1 for the first two, 10 for the middle ones, 100 for the deepest
     "inversion": {

@@ -112,3 +112,33 @@ def test_gradients_flow_to_the_image(tiny_cnn):
 def test_layer_shapes_halve_per_block(vgg19):
     shapes = dict(features.layer_shapes(vgg19, torch.rand(1, 3, 64, 64)))
     assert shapes["conv1_1"] == (1, 64, 64, 64) and shapes["conv5_1"] == (1, 512, 4, 4)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 0: its roles on every network that plays them
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["vgg19", "efficientnet_lite0"])
+def test_chapter_0_reads_every_role_of_its_networks(name):
+    model = models.load_model(name, pretrained=False, device="cpu")
+    image = torch.rand(1, 3, 96, 128)
+    shapes = dict(features.layer_shapes(model, image))
+    starts, relus, table = (
+        networks.role(model, key) for key in ("block_starts", "block_relus", "shape_table")
+    )
+    heights = [shapes[layer][2] for layer in starts]  # one layer per resolution: halving
+    assert all(
+        abs(after - before / 2) <= 0.5 for before, after in zip(heights, heights[1:], strict=False)
+    )
+    rectified = features.extract(model, image, relus)
+    assert all((rectified[layer] >= 0).all() for layer in relus)  # after a rectifier
+    assert all(len(shapes[layer]) == 4 for layer in table)
+    assert shapes[table[0]][1] < shapes[table[-1]][1]  # more channels at the end
+
+
+def test_chapter_0_runs_on_a_tiny_described_network(tiny_cnn):
+    roles = {"block_starts": ["0", "2"], "block_relus": ["1", "3"], "shape_table": ["0", "2", "4"]}
+    net = networks.attach(tiny_cnn, networks.sequential(roles=roles))
+    found = features.extract(net, torch.rand(1, 3, 16, 16), networks.role(net, "block_relus"))
+    assert [a.shape[-1] for a in found.values()] == [16, 8]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lib.parametrization import FourierImage, PixelImage, spectrum_scale
-from lib.visualization import high_frequency_ratio
+from lib.spectra import high_frequency_ratio
 
 
 @pytest.mark.parametrize("height,width", [(32, 32), (31, 48), (17, 9)])

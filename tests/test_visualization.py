@@ -1,24 +1,24 @@
-"""Activation maximisation on tiny networks: objectives, ReLU pass-through, measurements."""
-
-from collections import OrderedDict
+"""Activation maximisation: objectives, the pass-through in the loop, measurements, and the
+chapter's roles on every network that plays them."""
 
 import pytest
 import torch
 from conftest import small_cnn as tiny_cnn
 from torch import nn
 
-from lib.features import FeatureExtractor
+from lib import models, networks
+from lib.models import load_model
+from lib.networks import attach, role, sequential
 from lib.objectives import Channel, Neuron
 from lib.optim import make_optimizer
-from lib.passthrough import relu_passthrough
 from lib.visualization import (
     activation_of,
+    channel_count,
+    distinct_networks,
     effective_receptive_field,
-    high_frequency_ratio,
-    radial_power,
+    random_channels,
     randomize_weights,
     start_gradients,
-    top_patches,
     visualize,
 )
 
@@ -99,70 +99,6 @@ def test_clear_errors_for_bad_requests():
         Channel(net, "conv2", [0, 1])(torch.rand(3, 3, 16, 16))
 
 
-def dead_net() -> nn.Sequential:
-    """Channel 0 of conv2 is negative for every image in [0, 1]: a dead ReLU."""
-    net = tiny_cnn()
-    with torch.no_grad():
-        net.conv1.weight.abs_()
-        net.conv1.bias.zero_()
-        net.conv2.weight[0] = -net.conv2.weight[0].abs()
-        net.conv2.bias[0] = -1.0
-    return net
-
-
-def test_relu_passthrough_wakes_dead_units_and_restores_the_model():
-    net = dead_net()
-    images = torch.rand(1, 3, 16, 16, requires_grad=True)
-    objective = Channel(net, "relu2", 0)
-    objective(images).backward()
-    assert images.grad.abs().sum() == 0  # plain ReLU: no gradient at all
-    plain_output = net(images.detach())
-    with relu_passthrough(net) as count:
-        assert count == 3
-        images.grad = None
-        objective(images).backward()
-        assert images.grad.abs().sum() > 0
-        assert torch.equal(net(images.detach()), plain_output)  # forward unchanged
-    images.grad = None
-    objective(images).backward()
-    assert images.grad.abs().sum() == 0  # restored
-    probe = torch.rand(2, 3, 16, 16)
-    assert (start_gradients(net, "relu2", [0, 0], probe) == 0).all()
-    assert (start_gradients(net, "relu2", [0, 0], probe, passthrough=True) > 0).all()
-    stuck = visualize(net, "relu2", 0, steps=10, size=16, passthrough=False, generator=gen())
-    woken = visualize(net, "relu2", 0, steps=10, size=16, passthrough=True, generator=gen())
-    assert stuck.losses[-1] == stuck.losses[0] == 0
-    assert torch.allclose(stuck.image, stuck.image.mean(), atol=0.05)  # still near grey
-    assert not torch.equal(woken.image, stuck.image)
-
-
-def test_relu_passthrough_handles_torchvision_conv_blocks():
-    from torchvision.models.googlenet import BasicConv2d
-
-    block = BasicConv2d(3, 4, kernel_size=3).eval().requires_grad_(False)
-    with torch.no_grad():
-        block.conv.weight.copy_(-block.conv.weight.abs())
-    x = torch.rand(1, 3, 8, 8, requires_grad=True)
-    (-block(x).mean()).backward()
-    assert x.grad.abs().sum() == 0
-    with relu_passthrough(block) as count:
-        assert count == 1
-        x.grad = None
-        (-block(x).mean()).backward()
-        assert x.grad.abs().sum() > 0
-
-
-def test_high_frequency_ratio_separates_noise_from_smooth_images():
-    noise = torch.rand(2, 3, 32, 32, generator=gen())
-    wave = 0.5 + 0.4 * torch.cos(torch.arange(32) * 2 * torch.pi / 32)  # one period, smooth
-    ramp = wave.expand(2, 3, 32, 32)
-    assert (high_frequency_ratio(noise) > 0.6).all()
-    assert (high_frequency_ratio(ramp) < 0.05).all()
-    assert (high_frequency_ratio(torch.full((1, 3, 8, 8), 0.3)) == 0).all()
-    with pytest.raises(ValueError):
-        high_frequency_ratio(noise[0])
-
-
 def test_effective_receptive_field_grows_with_depth():
     net = tiny_cnn()
     sizes = [
@@ -213,114 +149,112 @@ def test_the_optimiser_is_one_argument():
 
 
 # --------------------------------------------------------------------------------------------
-# Dataset examples: top_patches
+# The pass-through inside the visualisation
 # --------------------------------------------------------------------------------------------
 
 
-def block_net() -> nn.Sequential:
-    """One 8×8 convolution with stride 8: position (i, j) is the mean brightness of the block
-    of rows 8i…8i+7 and columns 8j…8j+7 (channel 0) and minus it (channel 1)."""
-    conv = nn.Conv2d(3, 2, 8, stride=8, bias=False)
-    with torch.no_grad():
-        conv.weight[0] = 1 / 192
-        conv.weight[1] = -1 / 192
-    return nn.Sequential(OrderedDict(conv=conv)).eval().requires_grad_(False)
-
-
-def pixel_net() -> nn.Sequential:
-    """A 1×1 convolution: position (i, j) is the brightness of pixel (i, j)."""
-    conv = nn.Conv2d(3, 1, 1, bias=False)
-    with torch.no_grad():
-        conv.weight.fill_(1 / 3)
-    return nn.Sequential(OrderedDict(conv=conv)).eval().requires_grad_(False)
-
-
-def grey_with_squares(size=64, squares=()):
-    image = torch.full((1, 3, size, size), 0.2)
-    for top, left, side, value in squares:
-        image[..., top : top + side, left : left + side] = value
-    return image
-
-
-def test_top_patch_is_the_block_that_excites_the_channel_most():
-    image = grey_with_squares(squares=[(24, 40, 8, 1.0), (8, 8, 8, 0.6)])
-    found = top_patches(block_net(), "conv", [0, 1], image, k=2, patch_size=8)
-    assert found.patches.shape == (2, 2, 3, 8, 8)
-    assert found.sources[0] == [(0, 24, 40), (0, 8, 8)]  # the bright square, then the dim one
-    assert torch.equal(found.patches[0, 0], image[0, :, 24:32, 40:48])
-    assert torch.allclose(found.scores[0], torch.tensor([1.0, 0.6]))
-    # channel 1 is minus the brightness: a background block, never a square
-    assert all((top, left) not in [(24, 40), (8, 8)] for _, top, left in found.sources[1])
-    assert torch.allclose(found.scores[1], torch.tensor([-0.2, -0.2]))
-
-
-def test_top_patches_search_every_image_and_keep_their_sizes():
-    dim = grey_with_squares(squares=[(0, 0, 8, 0.5)])
-    bright = grey_with_squares(size=48, squares=[(16, 32, 8, 0.9)])
-    found = top_patches(block_net(), "conv", 0, [dim[0], bright], k=2, patch_size=8)
-    assert found.sources[0] == [(1, 16, 32), (0, 0, 0)]
-
-
-def test_top_patches_do_not_repeat_one_spot():
-    # every pixel of the bright square ties; patches of 16 px around them would all overlap
-    image = grey_with_squares(squares=[(30, 30, 4, 1.0), (4, 44, 4, 0.7)])
-    found = top_patches(pixel_net(), "conv", [0], image, k=2, patch_size=16)
-    (first, top1, left1), (second, top2, left2) = found.sources[0]
-    assert abs(top1 - top2) >= 8 or abs(left1 - left2) >= 8
-    assert torch.allclose(found.scores[0], torch.tensor([1.0, 0.7]))
-    # a patch centred near the border is shifted inside the image, at full size
-    assert 0 <= top2 and left2 + 16 <= 64 and found.patches.shape[-2:] == (16, 16)
-
-
-def test_top_patches_are_sorted_and_scored_by_the_activation():
+def dead_net() -> nn.Sequential:
+    """Channel 0 of conv2 is negative for every image in [0, 1]: a dead ReLU."""
     net = tiny_cnn()
-    images = torch.rand(3, 3, 32, 32, generator=gen())
-    found = top_patches(net, "relu2", [0, 5], images, k=5, patch_size=12)
-    assert found.patches.shape == (2, 5, 3, 12, 12)
-    assert (found.scores[:, :-1] >= found.scores[:, 1:]).all()
-    acts = FeatureExtractor(net, "relu2")(images)["relu2"][:, [0, 5]]
-    assert torch.allclose(found.scores[:, 0], acts.amax(dim=(0, 2, 3)))
+    with torch.no_grad():
+        net.conv1.weight.abs_()
+        net.conv1.bias.zero_()
+        net.conv2.weight[0] = -net.conv2.weight[0].abs()
+        net.conv2.bias[0] = -1.0
+    return net
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"k": 0}, "k must be"),
-        ({"patch_size": 40}, "larger than the smallest"),
-        ({"patch_size": 0}, "patch_size must be"),
-        ({"channels": [8]}, "out of range"),
-        ({"channels": []}, "channels is empty"),
-        ({"layer": "logits"}, "no spatial maps"),
-        ({"images": []}, "images is empty"),
-        ({"images": torch.full((1, 3, 32, 32), 2.0)}, r"\[0, 1\]"),
-        ({"images": torch.rand(2, 3, 32)}, "shape"),
-    ],
-)
-def test_top_patches_reject_bad_input_clearly(kwargs, message):
-    arguments = {
-        "layer": "relu2",
-        "channels": [0],
-        "images": torch.rand(1, 3, 32, 32),
-        "k": 2,
-        "patch_size": 8,
-    } | kwargs
-    with pytest.raises(ValueError, match=message):
-        top_patches(tiny_cnn(), **arguments)
+def test_a_dead_channel_starts_only_with_the_pass_through():
+    net = dead_net()
+    probe = torch.rand(2, 3, 16, 16, generator=gen())
+    assert (start_gradients(net, "relu2", [0, 0], probe) == 0).all()
+    assert (start_gradients(net, "relu2", [0, 0], probe, passthrough=True) > 0).all()
+    stuck = visualize(net, "relu2", 0, steps=10, size=16, passthrough=False, generator=gen())
+    woken = visualize(net, "relu2", 0, steps=10, size=16, redirect_steps=3, generator=gen())
+    assert stuck.losses[-1] == stuck.losses[0] == 0
+    assert torch.allclose(stuck.image, stuck.image.mean(), atol=0.05)  # still near grey
+    assert not torch.equal(woken.image, stuck.image)
+    assert all("forward" not in vars(module) for module in net.modules())  # restored
 
 
 # --------------------------------------------------------------------------------------------
-# radial_power
+# The chapter's roles, on every network that plays them
 # --------------------------------------------------------------------------------------------
 
+PAGE_ROLES = ("unit", "gallery", "gallery_full", "sanity", "compare", "probe", "receptive_field")
+ROLES_OF = {"googlenet": PAGE_ROLES, "efficientnet_lite0": PAGE_ROLES, "vgg19": ("compare",)}
 
-def test_radial_power_is_flat_for_white_noise_and_falls_for_a_smooth_image():
-    noise = torch.rand(8, 3, 64, 64, generator=gen())
-    centres, spectra = radial_power(noise, bins=8)
-    assert centres.shape == (8,) and spectra.shape == (8, 8)
-    mean = spectra.mean(dim=0)
-    assert mean.max() / mean.min() < 1.5
-    smooth = torch.nn.functional.avg_pool2d(noise, 9, stride=1, padding=4)
-    _, smooth_spectra = radial_power(smooth, bins=8)
-    assert (smooth_spectra[:, 0] > 20 * smooth_spectra[:, -1]).all()
-    with pytest.raises(ValueError, match="bins"):
-        radial_power(noise, bins=1)
+
+def role_layers(model, key):
+    value = role(model, key)
+    if key == "unit":
+        return [value]
+    if key == "receptive_field":
+        return [(value, 0)]
+    return [(layer, 0) for layer in value]
+
+
+@pytest.mark.parametrize("name", list(ROLES_OF))
+def test_the_chapter_runs_through_every_role_of_every_network(name):
+    model = load_model(name, pretrained=False, device="cpu")
+    for key in ROLES_OF[name]:
+        for layer, channel in role_layers(model, key):
+            assert 0 <= channel < channel_count(model, layer, size=32), (key, layer)
+            result = visualize(model, layer, [channel], steps=1, size=32, generator=gen())
+            assert result.image.shape == (1, 3, 32, 32), (name, key, layer)
+
+
+def test_the_compared_networks_are_compared_at_as_many_depths():
+    depths = {name: len(networks.get(name).roles["compare"]) for name in ROLES_OF}
+    assert len(set(depths.values())) == 1, depths
+
+
+def test_a_tiny_described_network_plays_the_chapter():
+    net = attach(
+        tiny_cnn(),
+        sequential(roles={"unit": ("relu2", 3), "gallery": ["relu1", "relu3"], "compare": []}),
+    )
+    layer, channel = role(net, "unit")
+    result = visualize(net, layer, [channel], steps=3, size=16, generator=gen())
+    assert result.image.shape == (1, 3, 16, 16)
+    fields = [effective_receptive_field(net, lay, size=32) for lay in role(net, "gallery")]
+    assert fields[0] < fields[1]
+    with pytest.raises(KeyError, match="no role 'sanity'"):
+        role(net, "sanity")
+
+
+def test_distinct_networks_load_each_network_once(monkeypatch):
+    loaded = []
+
+    def fake_load(name, pretrained=True, device=None):
+        loaded.append(name)
+        asked = networks.get(name)
+        offline = asked.downloads and models.offline_network_requested()
+        return attach(tiny_cnn(), networks.get("efficientnet_lite0" if offline else name))
+
+    monkeypatch.setattr(models, "load_model", fake_load)
+    names = ["efficientnet_lite0", "googlenet", "vgg19"]
+    found = distinct_networks(names)
+    assert list(found) == ["EfficientNet-Lite0", "GoogLeNet", "VGG19"] and loaded == names
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", "1")
+    loaded.clear()
+    already = fake_load("googlenet")
+    loaded.clear()
+    found = distinct_networks(names, loaded=[already])
+    assert list(found) == ["EfficientNet-Lite0"] and found["EfficientNet-Lite0"] is already
+    assert loaded == []  # every name stands for the offline network, already loaded
+
+
+def test_random_channels_skip_the_channels_no_optimisation_can_start():
+    net = tiny_cnn()
+    with torch.no_grad():  # channel 0 of conv2: a constant below zero, whatever the image
+        net.conv2.weight[0] = 0.0
+        net.conv2.bias[0] = -1.0
+    for seed in range(5):
+        chosen = random_channels(net, "relu2", 7, size=16, generator=gen(seed))
+        assert sorted(chosen) == list(range(1, 8))
+    first = random_channels(net, "relu2", 3, size=16, generator=gen(1))
+    assert first == random_channels(net, "relu2", 3, size=16, generator=gen(1))  # seeded
+    assert first != random_channels(net, "relu2", 3, size=16, generator=gen(2))
+    with pytest.raises(ValueError, match="only 7 channels"):
+        random_channels(net, "relu2", 8, size=16, generator=gen())
