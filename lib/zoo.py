@@ -137,10 +137,13 @@ GOOGLENET_ROLES = {
         "inception5b",
     ],
     "sanity": ["inception3a", "inception4c"],
-    # chapter 3: the DeepDream layer, and a lower and a higher one to compare
+    # chapter 3: the original notebook's DeepDream layer (its inception_4c) and steps per octave,
+    # a lower and a higher layer to compare, and a channel of the dream layer for a guided dream
     "dream": "inception4c",
     "dream_low": "inception3b",
     "dream_high": "inception5b",
+    "dream_channel": 139,
+    "dream_steps": 10,
 }
 
 # --------------------------------------------------------------------------------------------
@@ -230,10 +233,15 @@ EFFICIENTNET_ROLES = {
         "block5_depthwise": 10,
         "block7_depthwise": 100,
     },
-    # chapter 3
-    "dream": "block5_depthwise",
-    "dream_low": "block3_depthwise",
-    "dream_high": "block6_depthwise",
+    # chapter 3, chosen by looking at the dreams: stage outputs dream more strongly than the
+    # depthwise tensors; stride 8 paints stripes and lattices, stride 16 (block5) eyes, fur and
+    # dog faces, stride 32 fainter eyes and spirals (its expansion more than its output), which
+    # need 20 steps per octave to show; channel 79 of block5 paints fur and eyes
+    "dream": "block5",
+    "dream_low": "block3",
+    "dream_high": "block6_expand",
+    "dream_channel": 79,
+    "dream_steps": 20,
     # chapter 4: rectified tensors, one per resolution, and a content layer of middle depth
     "content": "block4_expand",
     "style": ["stem", "block2_expand", "block3_expand", "block4_expand", "block6_expand"],
