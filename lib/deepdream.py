@@ -29,6 +29,7 @@ every octave, for the octave-by-octave strip of the chapter.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -104,7 +105,7 @@ def guide_match(model: nn.Module, images: torch.Tensor, layer: str, guide: torch
 
 def dream_objective(
     model: nn.Module,
-    layer: str = "inception4c",
+    layer: str,
     channel: int | None = None,
     class_index: int | None = None,
     guide: torch.Tensor | None = None,
@@ -210,7 +211,7 @@ class Tiled:
 def dream(
     model: nn.Module,
     image: torch.Tensor,
-    layer: str = "inception4c",
+    layer: str,
     octaves: int = 4,
     scale: float = 1.4,
     steps: int = 10,
@@ -223,7 +224,9 @@ def dream(
     guide: torch.Tensor | None = None,
     progress: bool = True,
 ) -> DreamResult:
-    """DeepDream ``image`` (``(B, 3, H, W)`` in [0, 1]) at ``layer``.
+    """DeepDream ``image`` (``(B, 3, H, W)`` in [0, 1]) at ``layer`` (a name of the network's
+    description: the chapter reads it from the roles ``"dream"``, ``"dream_low"``,
+    ``"dream_high"`` of ``lib.networks``).
 
     ``steps`` steps of ``optimizer`` per octave (by default SGD, whose step of 1.5/255 in [0, 1]
     pixel units is taken along the gradient divided by its mean absolute value), after a random
@@ -271,6 +274,25 @@ def layer_energy(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Te
     """Mean of the squared activations of ``layer``, one number per image."""
     act = FeatureExtractor(model, layer)(images.to(device_of(model)))[layer]
     return act.pow(2).flatten(1).mean(dim=1)
+
+
+@torch.no_grad()
+def class_probability(
+    model: nn.Module, images: torch.Tensor, classes: int | Sequence[int]
+) -> torch.Tensor:
+    """The probability the network gives to ``classes`` (one class index, or several whose
+    probabilities add up: a group such as ImageNet's dog breeds), one number per image."""
+    indices = [classes] if isinstance(classes, int) else list(classes)
+    if not indices:
+        raise ValueError("Give at least one class index.")
+    logits = FeatureExtractor(model, "logits")(images.to(device_of(model)))["logits"]
+    probabilities = logits.softmax(dim=1)
+    bad = [index for index in indices if not 0 <= index < probabilities.shape[1]]
+    if bad:
+        raise ValueError(
+            f"Class {bad[0]} is out of range: the network has {probabilities.shape[1]} classes."
+        )
+    return probabilities[:, indices].sum(dim=1)
 
 
 def mean_frequency(images: torch.Tensor) -> torch.Tensor:

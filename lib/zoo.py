@@ -164,15 +164,18 @@ GOOGLENET_ROLES = {
         "inception4e": 10,
         "inception5b": 100,
     },
-    # the layers probed for channels without gradient, the layers compared with the other
+    # chapter 1 again: the layers probed for channels without gradient, those compared with other
     # networks (low, middle, deep), the layer of the receptive-field exercise
     "probe": ["conv2", "inception3a", "inception4c", "inception4e", "inception5b"],
     "compare": ["inception3a", "inception4c", "inception5b"],
     "receptive_field": "conv2",
-    # chapter 3: the DeepDream layer, and a lower and a higher one to compare
+    # chapter 3: the original notebook's DeepDream layer (its inception_4c) and steps per octave,
+    # a lower and a higher layer to compare, and a channel of the dream layer for a guided dream
     "dream": "inception4c",
     "dream_low": "inception3b",
     "dream_high": "inception5b",
+    "dream_channel": 139,
+    "dream_steps": 10,
 }
 
 # --------------------------------------------------------------------------------------------
@@ -275,10 +278,15 @@ EFFICIENTNET_ROLES = {
         "block5_depthwise": 10,
         "block7_depthwise": 100,
     },
-    # chapter 3
-    "dream": "block5_depthwise",
-    "dream_low": "block3_depthwise",
-    "dream_high": "block6_depthwise",
+    # chapter 3, chosen by looking at the dreams: stage outputs dream more strongly than the
+    # depthwise tensors; stride 8 paints stripes and lattices, stride 16 (block5) eyes, fur and
+    # dog faces, stride 32 fainter eyes and spirals (its expansion more than its output), which
+    # need 20 steps per octave to show; channel 79 of block5 paints fur and eyes
+    "dream": "block5",
+    "dream_low": "block3",
+    "dream_high": "block6_expand",
+    "dream_channel": 79,
+    "dream_steps": 20,
     # chapter 4: rectified tensors (ReLU6 outputs; the block outputs are linear bottlenecks),
     # one per resolution, and a content layer of middle depth. The ratio, chosen on the
     # chapter's figures: at 1e-3 a 200-evaluation run dissolves much of the photo into the

@@ -1,14 +1,17 @@
 """DeepDream: octave sizes, detail carried between octaves, per-octave images, tiling,
-objectives (the guide image's too), bad input."""
+objectives (the guide image's too), bad input; the dream through the chapter's roles on
+GoogLeNet and EfficientNet-Lite0 (untrained), on VGG19 and on a tiny described network."""
 
 import pytest
 import torch
 from conftest import pointwise_cnn
 from conftest import small_cnn as tiny_cnn
 
+from lib import models, networks
 from lib.deepdream import (
     Guide,
     Tiled,
+    class_probability,
     dream,
     dream_objective,
     guide_match,
@@ -291,3 +294,101 @@ def test_guide_equal_to_the_image_matches_its_strongest_positions_to_themselves(
     # so the guide's J is at least the squared norm of the layer: twice the plain energy
     energy = -dream_objective(model, "relu2")(image)
     assert -objective(image) >= 2 * energy * (1 - 1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's networks: the dream runs through every role the page reads
+
+
+ROLES = ("dream_low", "dream", "dream_high")
+
+
+def _assert_dream_raises_energy(model, layer, image, **options):
+    result = dream(model, image, layer=layer, **options)
+    assert result.image.shape == image.shape
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    before = layer_energy(model, image, layer).item()
+    assert layer_energy(model, result.image, layer).item() > before, layer
+    return result
+
+
+@pytest.fixture(scope="module", params=["googlenet", "efficientnet_lite0"])
+def described(request):
+    return models.load_model(request.param, pretrained=False, device="cpu")
+
+
+def test_the_dream_runs_through_every_chapter_role(described):
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 64, 80) * 0.5 + 0.25
+    steps = networks.role(described, "dream_steps")
+    assert isinstance(steps, int) and steps >= 1
+    short = dict(octaves=2, steps=2, optimizer=make_optimizer("sgd", lr=0.02), jitter=0)
+    for role in ROLES:
+        layer = networks.role(described, role)
+        assert layer in networks.layer_names(described), (role, layer)
+        _assert_dream_raises_energy(described, layer, image, progress=False, **short)
+    # the channel of the dream layer: a guided dream raises it
+    layer, channel = networks.role(described, "dream"), networks.role(described, "dream_channel")
+    objective = dream_objective(described, layer, channel=channel)
+    out = dream(described, image, layer=layer, channel=channel, progress=False, **short).image
+    assert objective(out).item() < objective(image).item()
+
+
+def test_the_dream_layers_go_from_low_to_high(described):
+    order = networks.layer_names(described)
+    low, middle, high = (order.index(networks.role(described, role)) for role in ROLES)
+    assert low < middle < high
+
+
+def test_the_dream_runs_on_vgg19_and_its_guided_objectives_too():
+    vgg = models.load_model("vgg19", pretrained=False, device="cpu")
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 48, 48) * 0.5 + 0.25
+    short = dict(octaves=2, steps=2, optimizer=make_optimizer("sgd", lr=0.02), jitter=0)
+    _assert_dream_raises_energy(vgg, "relu4_2", image, progress=False, **short)
+    before = class_probability(vgg, image, 954).item()
+    out = dream(vgg, image, layer="logits", class_index=954, progress=False, **short).image
+    assert class_probability(vgg, out, 954).item() > before
+
+
+def test_a_tiny_described_network_dreams_through_its_roles():
+    tiny = tiny_cnn()
+    roles = {"dream_low": "relu1", "dream": "relu2", "dream_high": "relu3"}
+    networks.attach(tiny, networks.sequential(roles={**roles, "dream_channel": 3}))
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 40, 48) * 0.5 + 0.25
+    for role in ROLES:
+        _assert_dream_raises_energy(
+            tiny,
+            networks.role(tiny, role),
+            image,
+            octaves=2,
+            steps=4,
+            optimizer=STEP,
+            jitter=2,
+            progress=False,
+        )
+    with pytest.raises(KeyError, match="no role 'dream_steps'"):
+        networks.role(tiny, "dream_steps")
+
+
+def test_the_dream_layer_must_be_given():
+    with pytest.raises(TypeError, match="layer"):
+        dream(tiny_cnn(), torch.rand(1, 3, 32, 32), progress=False)
+    with pytest.raises(TypeError, match="layer"):
+        dream_objective(tiny_cnn())
+
+
+def test_class_probability_adds_up_a_group_of_classes():
+    model = tiny_cnn()
+    images = torch.rand(3, 3, 32, 32)
+    probabilities = torch.nn.Sequential(*list(model.children()))(images).softmax(dim=1)
+    assert torch.allclose(class_probability(model, images, 2), probabilities[:, 2])
+    assert torch.allclose(
+        class_probability(model, images, range(1, 4)), probabilities[:, 1:4].sum(1)
+    )
+    assert torch.allclose(class_probability(model, images, range(5)), torch.ones(3))
+    with pytest.raises(ValueError, match="Class 5 is out of range: the network has 5 classes"):
+        class_probability(model, images, [0, 5])
+    with pytest.raises(ValueError, match="at least one class"):
+        class_probability(model, images, [])
