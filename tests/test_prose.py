@@ -190,9 +190,10 @@ def test_an_allowed_text_allows_only_its_own_number(tmp_path):
     "page", [p for p in PAGES if p.parent.name == "it"], ids=lambda p: f"it/{p.name}"
 )
 def test_italian_prose_writes_final_apostrophes_typographically(page):
-    """Sphinx's Italian smart quotes turn a word-final ' (un po') into a closing double quote."""
+    """Sphinx's Italian smart quotes turn a word-final ' (un po') into a closing double quote, and
+    so an apostrophe before markup (l'**errore**, l'*output*, l'`id`)."""
     text = _page_text(page)
-    final = re.compile(r"\w'(?=[\s.,;:!?)]|$)")
+    final = re.compile(r"\w'(?=[\s.,;:!?)*_`{]|$)")
     hits = [n for n, line in enumerate(prose(text).splitlines(), 1) if final.search(line)]
     hits += [name for name, caption in _captions(page) if final.search(prose(caption))]
     assert not hits, f"{page.name}, lines or captions {hits}: write ’ (po’, mo’), not '"
