@@ -16,8 +16,9 @@ every weight), from ``/proc/self/status`` (the peak is reset just before the loa
 The weights are loaded from real-size files, as a reader's run loads them after the first
 download: VGG19 and GoogLeNet weights are not downloaded here, so random weights saved with
 ``torch.save`` under the file names torchvision expects stand in for them, in ``--torch-home``
-(made once, kept between runs). ``--legacy-format`` saves them in PyTorch's older format, as
-torchvision's files from before 2020 are (the default is the zip format of ``torch.save``).
+(made once, kept between runs). ``--legacy-format`` saves them in the format of PyTorch before
+1.6, which cannot be memory-mapped (files saved before 2020 have it; the default is the zip format
+of today's ``torch.save``).
 With random weights the claims that a page checks about a trained network do not hold: the
 pages run with the claims unchecked (what a page holds in memory does not depend on them), and
 any other failing cell is counted and reported, its page carrying on after it.
@@ -33,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +218,8 @@ def main() -> int:
         folder = str(args.root if page.name == "-" else page.parent)
         r = run_child(PAGE, [str(page), str(args.timeout), unchecked, folder], env, args.timeout)
         name = "(a kernel with torch and lib imported)" if page.name == "-" else page.name
-        errors = ", ".join(r["errors"]) or "none"
+        counts = Counter(error.replace("|", "/") for error in r["errors"])
+        errors = "; ".join(f"{e} (×{n})" if n > 1 else e for e, n in counts.items()) or "none"
         failed |= bool(r["errors"])
         print(f"| {name} | {r['seconds']:.0f} | {megabytes(r['peak'])} | {errors} |", flush=True)
     return 1 if failed else 0
