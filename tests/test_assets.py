@@ -307,3 +307,19 @@ def test_command_line_help(capsys):
     with pytest.raises(SystemExit):
         assets.main(["fetch", "--help"])
     assert "usage: python -m lib.assets fetch [-h] [names ...]" in capsys.readouterr().out
+
+
+def test_command_line_names_every_asset_seeded_and_its_commands(painting, monkeypatch, capsys):
+    copy = painting.parent / "copy.png"
+    copy.write_bytes(painting.read_bytes())
+    entry = assets.ASSETS["painting"]
+    monkeypatch.setitem(
+        assets.ASSETS, "copy", Asset(**{**entry.__dict__, "name": "copy", "filename": "copy.png"})
+    )
+    assert assets.main(["seed", str(painting.parent)]) == 0
+    assert capsys.readouterr().out.endswith(": painting, copy\n")
+    with pytest.raises(SystemExit):
+        assets.main(["--help"])
+    out = capsys.readouterr().out
+    assert re.search(r"\n +seed +copy matching files from a folder into the cache\n", out)
+    assert re.search(r"\n +fetch +download remote assets \(all when none is named\)\n", out)

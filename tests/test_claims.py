@@ -439,3 +439,27 @@ def test_what_is_recorded_and_glued_with_its_options(monkeypatch):
     assert claims.glue_number("pi", 3.14159, digits=1) == {"en": "3.1", "it": "3,1"}
     assert claims.format_fraction(1e-13) == "0/255"  # within the absolute tolerance of zero
     assert claims.format_percent(1.004) == "100%" and claims.format_percent(0.9904) == "99%"
+
+
+def test_the_log_is_utf8_whatever_the_locale(tmp_path):
+    """An ASCII locale (LC_ALL=C without coercion), where text files default to ASCII."""
+    import os
+    import subprocess
+
+    code = (
+        "from lib import claims\n"
+        "claims.expect(True, 'pi\\u00f9 nitida', network='VGG19')\n"  # ASCII source
+        "print(claims.read_log()[0].text == 'pi\\u00f9 nitida')\n"
+    )
+    env = {
+        **os.environ,
+        "LC_ALL": "C",
+        "PYTHONCOERCECLOCALE": "0",
+        "PYTHONUTF8": "0",
+        "PYTHONIOENCODING": "utf-8",
+        "CNNX_CLAIMS_LOG": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(sys.path),  # the lib under test, wherever it is
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True\n"
