@@ -79,6 +79,14 @@ def equivalent_mutants() -> dict[str, str]:
     return dict(found)
 
 
+def _load_toml(text: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: mutmut brings the toml package there
+        import toml as tomllib
+    return tomllib.loads(text)
+
+
 def _toml(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -100,10 +108,8 @@ def prepare(module: str, workdir: Path, tests: list[str]) -> None:
             )
         elif source.exists():
             shutil.copy2(source, workdir / name)
-    import tomllib
-
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    settings = dict(tomllib.loads(pyproject)["tool"]["mutmut"])
+    settings = dict(_load_toml(pyproject)["tool"]["mutmut"])
     settings["only_mutate"] = [f"lib/{module}.py"]
     settings["pytest_add_cli_args_test_selection"] = tests
     # the copy's pyproject: the project's, with its [tool.mutmut] table made per module

@@ -441,7 +441,7 @@ def test_what_is_recorded_and_glued_with_its_options(monkeypatch):
     assert claims.format_percent(1.004) == "100%" and claims.format_percent(0.9904) == "99%"
 
 
-def test_the_log_is_utf8_whatever_the_locale(tmp_path):
+def test_the_log_is_utf8_whatever_the_locale(tmp_path, monkeypatch):
     """An ASCII locale (LC_ALL=C without coercion), where text files default to ASCII."""
     import os
     import subprocess
@@ -457,9 +457,14 @@ def test_the_log_is_utf8_whatever_the_locale(tmp_path):
         "PYTHONCOERCECLOCALE": "0",
         "PYTHONUTF8": "0",
         "PYTHONIOENCODING": "utf-8",
-        "CNNX_CLAIMS_LOG": str(tmp_path),
-        "PYTHONPATH": os.pathsep.join(sys.path),  # the lib under test, wherever it is
+        "CNNX_CLAIMS_LOG": str(tmp_path / "ascii"),
+        # the very lib under test (a mutation tool's copy included)
+        "PYTHONPATH": str(Path(claims.__file__).resolve().parent.parent),
     }
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "True\n"
+    # the same in this process, where the locale is UTF-8
+    monkeypatch.setenv("CNNX_CLAIMS_LOG", str(tmp_path / "here"))
+    claims.expect(True, "più nitida")
+    assert [c.text for c in claims.read_log()] == ["più nitida"]

@@ -254,3 +254,10 @@ def test_feature_maps_keep_their_look_whatever_the_style():
         ValueError, match=r"^show_feature_map_rows needs at least one activation\.$"
     ):
         plots.show_feature_map_rows({})
+
+
+def test_images_beside_curves_keep_their_pixels_in_range():
+    image = torch.full((3, 2, 2), 0.25)
+    image[0, 0, 0] = 0.75
+    fig = plots.show_images_and_curves([image], ["a"], {"b": [1.0]}, x=[0.0])
+    assert np.array_equal(fig.axes[0].images[0].get_array(), image.permute(1, 2, 0).numpy())
