@@ -114,6 +114,20 @@ def test_layer_shapes_halve_per_block(vgg19):
     assert shapes["conv1_1"] == (1, 64, 64, 64) and shapes["conv5_1"] == (1, 512, 4, 4)
 
 
+@pytest.mark.parametrize("name", ["vgg19", "googlenet", "efficientnet_lite0"])
+def test_layer_shapes_are_those_of_a_real_pass(name, vgg19, googlenet):
+    model = {"vgg19": vgg19, "googlenet": googlenet}.get(name) or models.load_model(
+        name, pretrained=False, device="cpu"
+    )
+    image = torch.rand(2, 3, 72, 88)
+    before = {key: t.clone() for key, t in model.state_dict().items()}
+    shapes = features.layer_shapes(model, image)  # a pass on the meta device
+    real = features.extract(model, image, features.layer_names(model))
+    assert shapes == [(layer, tuple(act.shape)) for layer, act in real.items()]
+    after = model.state_dict()
+    assert all(not after[key].is_meta and torch.equal(after[key], before[key]) for key in before)
+
+
 # --------------------------------------------------------------------------------------------
 # Chapter 0: its roles on every network that plays them
 # --------------------------------------------------------------------------------------------
