@@ -32,6 +32,7 @@ BANNED: dict[str, list[tuple[str, str]]] = {
         (r"momento(?=\s+\d)", "momentum"),
         (r"errore sulle feature", "errore nelle feature"),
         (r"gatta", "il gatto"),
+        (r"the shipwreck", "Il naufragio"),
         (r"sweep", "al variare di ε, ogni ε provato"),
         (r"cosa abbiamo visto", "In sintesi"),
         # the reader is addressed with voi, never with tu
