@@ -33,6 +33,7 @@ BANNED: dict[str, list[tuple[str, str]]] = {
         (r"errore sulle feature", "errore nelle feature"),
         (r"gatta", "il gatto"),
         (r"the shipwreck", "Il naufragio"),
+        (r"uscita", "output (l'output di un layer)"),
         (r"sweep", "al variare di ε, ogni ε provato"),
         (r"cosa abbiamo visto", "In sintesi"),
         # the reader is addressed with voi, never with tu
