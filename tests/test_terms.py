@@ -60,6 +60,18 @@ BANNED: dict[str, list[tuple[str, str]]] = {
 SUMMARY = {"en": "Summary", "it": "In sintesi"}
 SUMMARY_VARIANTS = {"Takeaways", "What we have seen", "Riepilogo", "Cosa abbiamo visto", "Sommario"}
 
+# The English terms that the Italian edition keeps: chapter 0 of each edition lists every one of
+# them (the Italian in its terms table or the sentence after it, the English in "Terms used in this
+# book"), so that the two lists agree.
+KEPT_IN_ENGLISH = [
+    "layer", "feature map", "feature", "logit", "loss", "gradient ascent", "batch", "pooling",
+    r"batch normali[sz]ation", "kernel", "stride", "padding", "forward pass", "backward pass",
+    "learning rate", "momentum", "seed", "pattern", "texture", "jitter", "prior", "hook",
+    "context manager", "manifold", "autoencoder", "encoder", "decoder", "input", "output",
+    "dataset", "pixel", "notebook", "repository", "runtime", "benchmark", "budget",
+]  # fmt: skip
+TERMS_SECTION = {"en": "## Terms used in this book", "it": "## Terminologia"}
+
 _ADMONITION = re.compile(r"^:{3,}\{admonition\}[ \t]*(.*?)[ \t]*$", re.M)
 # Blanked besides what test_prose blanks: target labels, bare URLs; a directive's fence keeps only
 # an admonition's title (a title is prose; the argument of a figure is a glue name).
@@ -87,24 +99,36 @@ def terms_prose(text: str) -> str:
 
 
 def _compiled(language: str) -> list[tuple[re.Pattern, str]]:
+    """The variants of ``language`` as whole-word patterns; a space also matches a line break."""
+    spaced = [(variant.replace(" ", r"\s+"), instead) for variant, instead in BANNED[language]]
     return [
-        (re.compile(rf"(?<![\w-])(?:{variant})(?![\w])", re.IGNORECASE), instead)
-        for variant, instead in BANNED[language]
+        (re.compile(rf"(?<![\w-])(?:{variant})(?!\w)", re.IGNORECASE), instead)
+        for variant, instead in spaced
     ]
+
+
+def _hits(text: str, rules: list[tuple[re.Pattern, str]]) -> list[tuple[int, str, str]]:
+    """(line, variant as written, what to write instead) for every variant in ``text``."""
+    found = []
+    for pattern, instead in rules:
+        for m in pattern.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            found.append((m.start(), line, " ".join(m.group().split()), instead))
+    return [hit[1:] for hit in sorted(found)]
 
 
 def variants(page: Path) -> list[str]:
     """One line per variant in the prose or a caption of ``page``: where, what, what to write."""
     rules = _compiled(page.parent.name)
-    found = []
-    for number, line in enumerate(terms_prose(_page_text(page)).splitlines(), 1):
-        for pattern, instead in rules:
-            for m in pattern.finditer(line):
-                found.append(f"{page.name}, line {number}: {m.group()!r} → write {instead!r}")
+    found = [
+        f"{page.name}, line {line}: {variant!r} → write {instead!r}"
+        for line, variant, instead in _hits(terms_prose(_page_text(page)), rules)
+    ]
     for name, caption in _captions(page):
-        for pattern, instead in rules:
-            for m in pattern.finditer(terms_prose(caption)):
-                found.append(f"{page.name}, caption of {name}: {m.group()!r} → write {instead!r}")
+        found += [
+            f"{page.name}, caption of {name}: {variant!r} → write {instead!r}"
+            for _, variant, instead in _hits(terms_prose(caption), rules)
+        ]
     return found
 
 
@@ -162,7 +186,8 @@ seed = seme = "passo in avanti"  # code keeps any word
 
 Si veda {cite:p}`seme2020` e {glue:text}`passo_in_avanti`, `seme`, $seme$ e
 [un link](https://example.org/seme/tuo), e https://example.org/puoi. Un forward pass: bene.
-Una semiretta, il computazionale, i passi in avanti.
+Una semiretta, il computazionale, i passi in avanti e un data
+manifold.
 
 (sec-seme)=
 :::{admonition} Cosa abbiamo visto
@@ -184,7 +209,8 @@ def test_the_test_finds_planted_variants_and_only_them(tmp_path):
         "01_pagina.md, line 16: 'Provalo' → write 'provate (provatelo…)'",
         "01_pagina.md, line 16: 'tua' → write 'vostro, vostra, vostri, vostre'",
         "01_pagina.md, line 30: 'passi in avanti' → write 'forward pass'",
-        "01_pagina.md, line 33: 'Cosa abbiamo visto' → write 'In sintesi'",
+        "01_pagina.md, line 30: 'data manifold' → write 'manifold dei dati'",
+        "01_pagina.md, line 34: 'Cosa abbiamo visto' → write 'In sintesi'",
         "01_pagina.md, caption of fig-seme: \"passaggio all'indietro\" → write 'backward pass'",
     ]
     with pytest.raises(AssertionError, match="line 16: 'seme' → write 'seed'"):
@@ -205,3 +231,21 @@ def test_every_banned_variant_is_a_valid_whole_word_pattern():
     for language in BANNED:
         for pattern, instead in _compiled(language):
             assert instead.strip() and not pattern.search(instead), (pattern.pattern, instead)
+
+
+@pytest.mark.parametrize("language", ["en", "it"])
+def test_chapter_0_lists_every_term_the_italian_edition_keeps(language):
+    page = next(p for p in PAGES if p.parent.name == language and p.name.startswith("00"))
+    text = _page_text(page)
+    start = text.index(TERMS_SECTION[language])
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end > 0 else None]
+    missing = [
+        term
+        for term in KEPT_IN_ENGLISH
+        if not re.search(r"\b" + term.replace(" ", r"\s+") + r"\b", section, re.IGNORECASE)
+    ]
+    assert not missing, (
+        f"{page.name}, section {TERMS_SECTION[language]!r}, does not name {missing}: the chapter 0 "
+        "of both editions lists the English terms the Italian edition keeps"
+    )
