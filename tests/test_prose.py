@@ -57,7 +57,7 @@ ALLOWED: list[tuple[str, str, str, str]] = [
         "fino a ±10%",
         "the fixed range of standard_robustness, named beside it",
     ),
-    ("02", "momentum 0.9", "momento 0,9", "the cited paper's setting"),
+    ("02", "momentum 0.9", "momentum 0,9", "the cited paper's setting"),
     ("04", "CC BY 3.0", "CC BY 3.0", "the licence's name"),
     ("05", "more than 99% confidence", "più del 99% di confidenza", "the cited paper's figure"),
     (
