@@ -60,8 +60,10 @@ def pgd(
     seed: int = 0,
 ) -> torch.Tensor:
     """Projected gradient descent (Madry et al., 2018): ``steps`` sign steps of size ``alpha``
-    (default 2.5·ε/steps), each followed by projection onto the L∞ ball of radius ε around x
-    and onto [0, 1]; from a uniform random start in the ball unless ``random_start=False``."""
+    (default 2.5·ε/steps, the rule of thumb of Madry's group's robustness library; the paper set
+    step and steps per data set), each followed by projection onto the L∞ ball of radius ε
+    around x and onto [0, 1]; from a uniform random start in the ball unless
+    ``random_start=False``."""
     eps = check_epsilon(eps)
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}.")
