@@ -17,6 +17,7 @@ import torchvision
 from torch import nn
 
 from . import models
+from .deferred import DrawnOnFirstUse
 from .images import IMAGENET_MEAN, IMAGENET_STD
 from .networks import Network, Rectifier, activation_rectifiers, register
 
@@ -54,6 +55,27 @@ def _vgg_layers(model: nn.Module) -> dict[str, str]:
     return layers
 
 
+def _untrained_vgg(builder) -> nn.Module:
+    """torchvision's VGG with random weights drawn as torchvision draws them: He-normal
+    convolutions (fan out), a classifier normal with std 0.01, zero biases. The classifier's
+    124 M weights are drawn when it first runs (``lib.deferred``): the untrained controls of
+    the chapters mostly stop at the convolutions."""
+    model = models.build_empty(lambda: builder(weights=None))
+    model.features.to_empty(device="cpu")
+    for module in model.features.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    model.classifier = DrawnOnFirstUse(model.classifier, _vgg_linear, seed=torch.initial_seed())
+    return model
+
+
+def _vgg_linear(module: nn.Module, generator: torch.Generator) -> None:
+    if isinstance(module, nn.Linear):
+        module.weight.normal_(0.0, 0.01, generator=generator)
+        module.bias.zero_()
+
+
 def _vgg(depth: int, roles: dict) -> Network:
     weights = getattr(torchvision.models, f"VGG{depth}_Weights").IMAGENET1K_V1
     builder = getattr(torchvision.models, f"vgg{depth}")
@@ -64,7 +86,7 @@ def _vgg(depth: int, roles: dict) -> Network:
         build=lambda pretrained: (
             models.torchvision_trained(lambda: builder(weights=None), weights.url)
             if pretrained
-            else builder(weights=None)
+            else _untrained_vgg(builder)
         ),
         layers=_vgg_layers,
         rectifiers=activation_rectifiers,
