@@ -535,3 +535,24 @@ def test_save_image_refuses_a_batch_and_makes_the_folders(tmp_path):
     assert path.exists()
     again = images.save_image(torch.zeros(1, 3, 8, 8), path, overwrite=True)
     assert np.asarray(Image.open(again)).max() == 0
+
+
+def test_a_picture_over_the_limit_is_refused_unless_loaded_with_max_side(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageError, match="over the 1,000 allowed at full size"):
+        load_image(_photo(40, 40))
+    assert load_image(_photo(40, 40), max_side=10).shape == (1, 3, 10, 10)
+
+
+def test_a_long_thin_picture_shrinks_to_no_less_than_eight_pixels_a_side():
+    # 100 × 30 to a longest side of 10: 10 × 8 (the shorter side kept at 8), not refused as
+    # 10 × 3 after shrinking by 10
+    assert load_image(_photo(100, 30), max_side=10).shape == (1, 3, 8, 10)
+    assert images._shrink(_photo(100, 30), 10).size == (34, 10)  # by 3: 10 rows stay
+    assert images._shrink(_photo(100, 60), 10).size == (15, 9)  # by 7: 9 rows stay
+
+
+def test_resized_images_are_clamped_to_pixels():
+    bright = torch.full((1, 3, 8, 8), 1.5)
+    torch.testing.assert_close(images.resize_to(bright, (4, 4)), torch.ones(1, 3, 4, 4))
+    torch.testing.assert_close(images.resize_to(-bright, (4, 4)), torch.zeros(1, 3, 4, 4))
