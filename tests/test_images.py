@@ -556,3 +556,72 @@ def test_resized_images_are_clamped_to_pixels():
     bright = torch.full((1, 3, 8, 8), 1.5)
     torch.testing.assert_close(images.resize_to(bright, (4, 4)), torch.ones(1, 3, 4, 4))
     torch.testing.assert_close(images.resize_to(-bright, (4, 4)), torch.zeros(1, 3, 4, 4))
+
+
+def test_files_are_named_in_their_errors(tmp_path, monkeypatch):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (4, 9)).save(tiny)
+    with pytest.raises(ImageError, match=f"^{tiny} is 4×9 pixels; images need at least 8"):
+        load_image(tiny)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture at all, just text" * 4)
+    with pytest.raises(ImageError, match=f"^{junk} is not an image file that Pillow can read"):
+        load_image(junk)
+    big = tmp_path / "big.png"
+    _photo(40, 40).save(big)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(
+        ImageError,
+        match=f"^{big} is 40×40 pixels, over the 1,000 allowed at full size: load it with "
+        r"max_side \(the book works at a few hundred pixels\), or shrink it first.$",
+    ):
+        load_image(big)
+    assert load_image(big, max_side=10).shape == (1, 3, 10, 10)
+
+
+def test_web_addresses_are_downloaded(monkeypatch, tmp_path):
+    path = tmp_path / "p.png"
+    _photo().save(path)
+    asked = []
+
+    def read_url(url):
+        asked.append(url)
+        return path.read_bytes()
+
+    monkeypatch.setattr(images, "_read_url", read_url)
+    for url in ("http://example.org/p.png", "https://example.org/p.png"):
+        assert load_image(url).shape == (1, 3, 30, 40)
+    assert asked == ["http://example.org/p.png", "https://example.org/p.png"]
+
+
+def test_the_heif_plugin_is_registered_once(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+    plugin = types.ModuleType("pillow_heif")
+    plugin.register_heif_opener = lambda: calls.append(1)
+    monkeypatch.setitem(sys.modules, "pillow_heif", plugin)
+    monkeypatch.setattr(images, "_plugins_registered", False)
+    images._register_plugins()
+    images._register_plugins()
+    assert calls == [1] and images._plugins_registered is True
+
+
+def test_tensor_images_are_checked_side_by_side_and_to_a_millionth():
+    with pytest.raises(ImageError, match="^The image is 5×20 pixels"):
+        load_image(torch.rand(1, 3, 20, 5))
+    edge = torch.tensor([-1e-6, 1 + 1e-6], dtype=torch.float64).repeat(1, 3, 8, 4)
+    out = load_image(edge)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    for bad in (-2e-6, 1 + 2e-6):
+        with pytest.raises(ImageError, match=r"^An image tensor must lie in \[0, 1\]; got"):
+            load_image(torch.full((1, 3, 8, 8), bad, dtype=torch.float64))
+    with pytest.raises(ImageError, match="^The image tensor holds NaN or infinite values.$"):
+        load_image(torch.full((1, 3, 8, 8), float("inf")))
+    with pytest.raises(
+        ImageError,
+        match="^Cannot load an image from a list; pass a path, a URL, a PIL image, a NumPy "
+        "array or a tensor.$",
+    ):
+        load_image([1, 2])
