@@ -243,3 +243,34 @@ def test_style_loss_refuses_missing_styles_layers_and_mismatched_weights():
         StyleLoss(model, F, [])
     with pytest.raises(ValueError, match="2 style layers but 1 layer weights"):
         StyleLoss(model, F, ["a", "b"], layer_weights=[1.0])
+
+
+def test_the_messages_in_full():
+    with pytest.raises(
+        ValueError,
+        match=r"^activation_entropy reads activations as a distribution: they must be "
+        r"non-negative \(a rectified layer, or smoothed ones\).$",
+    ):
+        activation_entropy(-F)
+    with pytest.raises(ValueError, match="on an image of the same size as the one optimised.$"):
+        content_loss(F, torch.zeros(1, 3, 1, 2))
+    with pytest.raises(
+        ValueError, match="^A style loss needs at least one style image and one style layer.$"
+    ):
+        StyleLoss(_doubler(), [], ["a"])
+
+
+def test_paper_style_loss_subtracts_the_styles_raw_gram():
+    style = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # raw Gram: the identity
+    diff = RAW - torch.eye(2)
+    expected = diff.pow(2).sum() / (4 * 2**2 * 2**2)
+    torch.testing.assert_close(paper_style_loss(F, style), expected)
+
+
+def test_a_style_layer_named_by_a_string_of_several_letters():
+    conv = nn.Conv2d(2, 2, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(2).reshape(2, 2, 1, 1))
+    model = nn.Sequential(OrderedDict(first=conv)).eval()
+    term = StyleLoss(model, F, "first")
+    assert term.layers == ("first",) and list(term.targets) == ["first"]
