@@ -189,3 +189,23 @@ def test_preserve_colors_refuses_images_that_are_not_rgb():
         preserve_colors(rgb[:, :1], rgb)
     with pytest.raises(ValueError, match=r"stylized must be a batch of shape \(B, 3, H, W\)"):
         preserve_colors(rgb, rgb[:, :2])
+
+
+def test_the_square_root_adds_eps_before_the_eigenvalues():
+    cov = torch.diag(torch.tensor([9.0, 4.0], dtype=torch.float64))
+    expected = torch.diag(torch.tensor([9 + 1e-5, 4 + 1e-5], dtype=torch.float64).sqrt())
+    torch.testing.assert_close(_sqrtm(cov), expected, rtol=1e-9, atol=0)
+
+
+def test_black_with_a_saturated_chrominance_is_clamped_at_zero():
+    red = torch.tensor([1.0, 0.0, 0.0]).reshape(1, 3, 1, 1)
+    out = preserve_colors(red, torch.zeros(1, 3, 1, 1)).flatten()
+    yiq = np.array([0.0, *rgb2yiq(np.array([1.0, 0.0, 0.0]))[1:]])
+    expected = torch.from_numpy(np.clip(yiq2rgb(yiq), 0, 1)).float()
+    assert expected[0] > 0 and (expected[1:] == 0).all()  # red's chrominance alone dips below 0
+    torch.testing.assert_close(out, expected, atol=YIQ_ATOL, rtol=0)
+
+
+def test_match_colors_message_in_full():
+    with pytest.raises(ValueError, match="^match_colors needs at least one reference image.$"):
+        match_colors(_random(1, 3, 2, 2), [])
