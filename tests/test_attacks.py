@@ -257,3 +257,28 @@ def test_adversarial_loss_by_hand_on_the_linear_classifier():
     for bad in (-0.1, 1.1):
         with pytest.raises(ValueError, match=f"^alpha must be between 0 and 1 .*got {bad!r}.$"):
             adversarial_loss(model, X, labels, 0.2, alpha=bad)
+
+
+def test_pgd_clamps_every_step_to_pixels():
+    x = torch.tensor([[[[0.5, 0.95], [0.5, 0.5]]]])  # pixel 1 moves up for label 0
+    out = pgd(linear(), x, 0, 0.2, steps=1, alpha=0.2, random_start=False)
+    torch.testing.assert_close(out, (x + 0.2 * away(0)).clamp(0, 1))
+    assert out[0, 0, 0, 1] == 1.0
+
+
+def test_linear_score_changes_default_to_seed_0():
+    assert linear_score_changes([(6,)], 0.5) == linear_score_changes([(6,)], 0.5, seed=0)
+    assert linear_score_changes([(6,)], 0.5) != linear_score_changes([(6,)], 0.5, seed=1)
+
+
+def test_adversarial_training_passes_its_options_and_its_alpha():
+    from lib.digits import train_classifier
+
+    x, y = bars(2)
+    history = adversarial_training(grey_classifier(), x, y, 0.1, epochs=2, batch_size=3)
+    assert len(history) == 2
+    # α = 1: the clean loss alone, the same training as the cross-entropy's
+    clean = adversarial_training(grey_classifier(), x, y, 0.1, alpha=1.0, epochs=2, batch_size=3)
+    plain = train_classifier(grey_classifier(), x, y, epochs=2, batch_size=3)
+    assert clean == pytest.approx(plain)
+    assert history != pytest.approx(plain)
