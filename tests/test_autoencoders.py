@@ -176,3 +176,160 @@ def test_a_seeded_autoencoder_is_where_training_starts(digits):
     with torch.no_grad():
         assert losses[0] == pytest.approx(nn.functional.mse_loss(start(x), x).item(), rel=1e-5)
     assert not torch.equal(start.encoder[0].weight, ConvAutoencoder(4).encoder[0].weight)
+
+
+# --- defaults, values, the diagram and messages pinned one by one -----------------------------
+
+
+def test_the_autoencoders_layers_by_default():
+    model = ConvAutoencoder()
+    assert model.latent == 10
+    assert layer_sizes(model) == [
+        (1, 8, 8), (16, 8, 8), (32, 4, 4), (10,), (512,), (16, 8, 8), (1, 8, 8)
+    ]  # fmt: skip
+    conv = model.encoder[2]
+    assert conv.stride == (2, 2) and conv.padding == (1, 1) and conv.kernel_size == (3, 3)
+    up = model.decoder[3]
+    assert up.stride == (2, 2) and up.kernel_size == (4, 4) and up.padding == (1, 1)
+    assert isinstance(model.decoder[-1], nn.Sigmoid)
+    assert isinstance(model.encoder[1], nn.ReLU) and isinstance(model.decoder[1], nn.ReLU)
+    for bad in (0, 2.0):
+        with pytest.raises(
+            ValueError,
+            match=f"^latent must be a positive integer \\(the code size\\); got {bad!r}.$",
+        ):
+            ConvAutoencoder(latent=bad)
+    state = torch.get_rng_state()
+    a, b = ConvAutoencoder(seed=2), ConvAutoencoder(seed=2)
+    assert torch.equal(a.encoder[0].weight, b.encoder[0].weight)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_codes_reconstructions_and_errors_by_hand():
+    model = ConvAutoencoder(latent=3, width=2, seed=0).eval()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        codes = model.encoder(x)
+        rebuilt = model.decoder(codes)
+    torch.testing.assert_close(encode(model, x), codes)
+    torch.testing.assert_close(model.decode(codes), rebuilt)
+    torch.testing.assert_close(reconstruction_error(model, x), (rebuilt - x).pow(2).mean((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"^codes must have shape \(N, 3\); got \(2, 4\).$"):
+        model.decode(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"^codes must have shape \(N, 3\); got \(3,\).$"):
+        model.decode(torch.zeros(3))
+    with pytest.raises(
+        ValueError, match=r"^x must have shape \(N, 1, 8, 8\); got \(2, 1, 8, 6\).$"
+    ):
+        encode(model, x[..., :6])
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape \(B, 1, H, W\)"):
+        encode(model, x.expand(2, 3, 8, 8))
+
+
+def test_interpolation_by_hand():
+    model = ConvAutoencoder(latent=3, width=2, seed=0).eval()
+    a = torch.zeros(1, 1, 8, 8)
+    b = torch.ones(1, 1, 8, 8)
+    decoded, fade = interpolate(model, a, b, steps=3)
+    assert decoded.shape == fade.shape == (3, 1, 8, 8)
+    torch.testing.assert_close(fade[:, 0, 0, 0], torch.tensor([0.0, 0.5, 1.0]))
+    with torch.no_grad():
+        za, zb = model.encoder(a), model.encoder(b)
+        torch.testing.assert_close(decoded[1:2], model.decoder((za + zb) / 2))
+    assert interpolate(model, a, b)[0].shape[0] == 8  # eight steps by default
+    with pytest.raises(ValueError, match="^steps must be at least 2 \\(the two ends\\); got 1.$"):
+        interpolate(model, a, b, steps=1)
+    with pytest.raises(ValueError, match=r"^b must have shape \(N, 1, 8, 8\)"):
+        interpolate(model, a, b[..., :4, :4])
+
+
+def test_auroc_is_scikit_learns():
+    from sklearn.metrics import roc_auc_score
+
+    neg, pos = torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0.9, 0.4, 0.7])
+    expected = roc_auc_score([0, 0, 0, 0, 1, 1, 1], [0.1, 0.4, 0.35, 0.8, 0.9, 0.4, 0.7])
+    assert auroc(neg, pos) == pytest.approx(expected)
+    assert auroc(neg, pos) == pytest.approx((3 + 3.5 + 3) / 12)  # pairs won, ties one half
+    with pytest.raises(
+        ValueError, match="^auroc needs at least one negative and one positive score.$"
+    ):
+        auroc(torch.tensor([1.0]), torch.tensor([]))
+
+
+def test_pca_reconstruction_is_scikit_learns():
+    from sklearn.decomposition import PCA
+
+    g = torch.Generator().manual_seed(2)
+    train, x = torch.rand(30, 1, 8, 8, generator=g), torch.rand(4, 1, 8, 8, generator=g)
+    pca = PCA(n_components=3).fit(train.flatten(1).double().numpy())
+    expected = pca.inverse_transform(pca.transform(x.flatten(1).double().numpy()))
+    out = pca_reconstruct(train, x, 3)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.from_numpy(expected).float().reshape(x.shape))
+    errors = pca_error_vs_latent(train, x, [3])
+    assert errors == [pytest.approx((out - x).pow(2).mean().item())]
+    pca_reconstruct(train, x, 30)
+    for bad in (0, 31, 2.0):
+        with pytest.raises(
+            ValueError, match=f"^components must be an integer from 1 to 30; got {bad!r}.$"
+        ):
+            pca_reconstruct(train, x, bad)
+    with pytest.raises(
+        ValueError, match=r"^sizes is empty: pass code sizes, e.g. \[2, 4, 8, 16, 32\].$"
+    ):
+        pca_error_vs_latent(train, x, [])
+    with pytest.raises(ValueError, match=r"^x_train must have shape"):
+        pca_reconstruct(train[..., :4], x, 3)
+
+
+def test_path_confidence_is_the_classifiers_largest_probability_along_each_path():
+    from lib.digits import predict_proba
+
+    model = ConvAutoencoder(latent=3, width=2, seed=0).eval()
+    classifier = digit_cnn(seed=0).eval()
+    a = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    latent, pixel = path_confidence(classifier, model, a, b, steps=3)
+    assert latent.shape == pixel.shape == (2, 3)
+    walk, fade = interpolate(model, a[1:], b[1:], steps=3)
+    torch.testing.assert_close(latent[1], predict_proba(classifier, walk).amax(1))
+    torch.testing.assert_close(pixel[1], predict_proba(classifier, fade).amax(1))
+    assert path_confidence(classifier, model, a, b)[0].shape == (2, 9)  # nine steps by default
+    with pytest.raises(
+        ValueError, match="^a and b must hold the same number of images; got 2 and 1.$"
+    ):
+        path_confidence(classifier, model, a, b[:1])
+
+
+def test_the_diagrams_bars_and_labels():
+    from matplotlib.patches import Polygon, Rectangle
+
+    model = ConvAutoencoder(latent=3, width=4, seed=0)
+    figure = draw_autoencoder(model, torch.rand(1, 1, 8, 8))
+    ax = figure.axes[0]
+    shapes = layer_sizes(model)
+    counts = [math.prod(s) for s in shapes]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bars) == 7
+    for k, (bar, count) in enumerate(zip(bars, counts, strict=True)):
+        height = 0.25 + 0.75 * math.sqrt(count) / math.sqrt(max(counts))
+        assert bar.get_height() == pytest.approx(height)
+        assert bar.get_x() == pytest.approx(2.0 + 1.1 * k - 0.12)
+        assert bar.get_width() == pytest.approx(0.24)
+    code = bars[3].get_facecolor()
+    assert code != bars[2].get_facecolor() and bars[2].get_facecolor() == bars[0].get_facecolor()
+    funnels = [p for p in ax.patches if isinstance(p, Polygon) and not isinstance(p, Rectangle)]
+    assert len(funnels) == 2
+    left = funnels[0].get_xy()
+    assert left[0][0] == pytest.approx(2.0 - 0.35) and left[1][0] == pytest.approx(2.0 + 3.3 + 0.35)
+    texts = [t.get_text() for t in ax.texts]
+    assert "encoder  $E$" in texts and "decoder  $D$" in texts and "$x$" in texts
+    assert r"$\hat x$" in texts and "$z$\n$d$ = 3" in texts
+    assert ax.get_xlim() == pytest.approx((0, 2.0 + 6.6 + 2.1))
+    assert ax.get_ylim() == pytest.approx((-1.05, 0.95))
+    assert not ax.axison
+    images = ax.get_images()
+    assert len(images) == 2 and images[0].get_clim() == (0, 1)
+    plt.close(figure)
+    with pytest.raises(ValueError, match=r"^image must have shape \(N, 1, 8, 8\)"):
+        draw_autoencoder(model, torch.rand(1, 1, 4, 4))
