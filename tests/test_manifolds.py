@@ -363,3 +363,54 @@ def test_the_plane_grid_spans_the_square():
             ValueError, match=f"^limit must be positive and n at least 2; got {limit!r}, {n!r}.$"
         ):
             plane_grid(limit, n)
+
+
+def test_random_predictions_default_to_seed_0_in_batches_of_64():
+    from lib.manifolds import random_predictions
+
+    sizes = []
+
+    class Recorder(nn.Module):
+        def forward(self, x):
+            sizes.append(len(x))
+            return x.flatten(1)[:, :3]
+
+    cls, conf = random_predictions(Recorder(), 100, (1, 2, 2))
+    assert sizes == [64, 36]
+    again, _ = random_predictions(Recorder(), 100, (1, 2, 2), seed=0)
+    assert torch.equal(cls, again)
+    other, _ = random_predictions(Recorder(), 100, (1, 2, 2), seed=1)
+    assert not torch.equal(cls, other)
+
+
+def test_square_photos_are_clamped_to_pixels():
+    from lib.manifolds import square_photos
+
+    out = square_photos([torch.full((1, 3, 8, 12), 1.5), torch.full((1, 3, 8, 8), -0.5)], 4)
+    assert torch.equal(out, torch.stack([torch.ones(3, 4, 4), torch.zeros(3, 4, 4)]))
+
+
+def test_train_toy_defaults(monkeypatch):
+    import lib.manifolds as manifolds
+
+    seen = {}
+
+    def fake(model, x, y, loss, steps, lr, **kw):
+        seen.update(steps=steps, lr=lr, loss=loss, **kw)
+        return [0.0]
+
+    monkeypatch.setattr(manifolds, "train", fake)
+    manifolds.train_toy(manifolds.toy_mlp(), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
+    assert seen == {
+        "steps": 500, "lr": 1e-2, "loss": nn.functional.cross_entropy, "reset": True, "seed": 0
+    }  # fmt: skip
+
+
+def test_the_plane_grid_gives_no_warning():
+    import warnings
+
+    from lib.manifolds import plane_grid
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plane_grid(1.0, 3)
