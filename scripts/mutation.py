@@ -63,6 +63,8 @@ MODULES: dict[str, list[str]] = {
     "device": ["tests/test_device.py"],
     "plots": ["tests/test_plots.py"],
     "assets": ["tests/test_assets.py"],
+    # the other modules of lib (the losses and colours of style transfer had their tests in
+    # test_style.py; tests/test_gram.py and tests/test_colors.py are theirs now)
     "gram": ["tests/test_gram.py"],
     "colors": ["tests/test_colors.py"],
     "style": ["tests/test_style.py"],
@@ -82,7 +84,8 @@ MODULES: dict[str, list[str]] = {
     "autoencoders": ["tests/test_autoencoders.py"],
     "visualization": ["tests/test_visualization.py"],
     "models": ["tests/test_models.py"],
-    "zoo": ["tests/test_zoo.py"],
+    # the book's network descriptions have no test file of their own: test_networks reads them
+    "zoo": ["tests/test_networks.py"],
 }
 # what the tests read beyond lib/ and tests/ (test_claims lists the book's claims)
 COPIED = ["lib", "tests", "scripts", "book", "_config.yml"]
