@@ -414,3 +414,53 @@ def test_the_plane_grid_gives_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plane_grid(1.0, 3)
+
+
+class _Fixed(nn.Module):
+    """Logits that do not depend on the image: p = (0.5, 0.5), no gradient to follow."""
+
+    def forward(self, x):
+        return torch.zeros(len(x), 2) + 0 * x.flatten(1)[:, :1]
+
+
+def test_fooling_images_stop_after_200_steps_by_default_and_name_their_arguments():
+    from lib.manifolds import fooling_images
+
+    start = torch.full((1, 1, 2, 2), 0.5)
+    result = fooling_images(_Fixed(), start, 0)
+    assert len(result.history) == 201 and result.steps.tolist() == [200]
+    assert not result.reached.any()
+    assert len(fooling_images(_Fixed(), start, 0, max_steps=1).history) == 2
+    for bad in (0.0, 1.0):
+        with pytest.raises(
+            ValueError, match=f"^threshold is a probability in \\(0, 1\\); got {bad!r}.$"
+        ):
+            fooling_images(_Fixed(), start, 0, threshold=bad)
+    with pytest.raises(ValueError, match="^max_steps must be a positive integer; got 0.$"):
+        fooling_images(_Fixed(), start, 0, max_steps=0)
+    with pytest.raises(ValueError, match=r"^start must be pixels in \[0, 1\]"):
+        fooling_images(_Fixed(), start + 1, 0)
+    with pytest.raises(ValueError, match="^step_size must be a finite number"):
+        fooling_images(_Fixed(), start, 0, step_size=float("nan"))
+    with pytest.raises(ValueError, match="^step_size must be positive.$"):
+        fooling_images(_Fixed(), start, 0, step_size=0)
+
+
+def test_a_normalised_network_keeps_its_class_names():
+    from lib.manifolds import pixel_classifier
+    from lib.networks import attach, sequential
+
+    model = tiny_cnn()
+    attach(model, sequential(mean=(0.5,), std=(0.5,)))
+    model.categories = ["a", "b", "c"]
+    assert pixel_classifier(model).categories == ["a", "b", "c"]
+
+
+def test_a_toy_needs_a_covariance_for_each_mean_and_one_sample_is_enough():
+    from lib.manifolds import GaussianToy
+
+    toy = GaussianToy(means=torch.zeros(3, 2), covs=torch.eye(2).expand(2, 2, 2))
+    with pytest.raises(ValueError):
+        toy.log_density(torch.zeros(1, 2))
+    x, y = GaussianToy().sample(1)
+    assert x.shape == (2, 2) and y.tolist() == [0, 1]
