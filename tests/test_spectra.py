@@ -151,3 +151,11 @@ def test_radial_power_default_bins_and_refusals():
     # a flat image has no power: zero spectra, not NaN
     _, flat = radial_power(torch.full((1, 3, 8, 8), 0.5), bins=4)
     torch.testing.assert_close(flat, torch.zeros(1, 4))
+
+
+def test_the_radial_spectrum_does_not_depend_on_the_contrast():
+    images = torch.rand(1, 3, 8, 8, generator=gen(5))
+    faint = 0.5 + 1e-3 * (images - 0.5)  # total power far below 1
+    _, strong = radial_power(images, bins=4)
+    _, weak = radial_power(faint, bins=4)
+    torch.testing.assert_close(weak, strong, rtol=1e-3, atol=1e-6)
