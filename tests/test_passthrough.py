@@ -218,3 +218,19 @@ def test_the_redirected_rectifier_by_hand():
     # a redirection switched off gives the true gradient: none here
     off = Redirection(count=1, steps=None, active=False)
     assert not grad(dead, 6.0, mixed, off).any()
+
+
+def test_the_redirection_at_the_edges_of_the_range():
+    from lib.passthrough import redirected_rectifier
+
+    def grad(x, upper, upstream):
+        x = x.clone().requires_grad_(True)
+        redirected_rectifier(x, upper).backward(upstream)
+        return x.grad
+
+    # a unit exactly at 0 is off: asked to rise, it is let through
+    assert torch.equal(grad(torch.tensor([[0.0]]), 6.0, torch.tensor([[UP]])), torch.tensor([[UP]]))
+    # a small push down below 0 is stopped, whatever its size
+    assert not grad(torch.tensor([[-1.0]]), 6.0, torch.tensor([[0.5 * DOWN]])).any()
+    # with a bound below 1, a unit above it asked to rise further is stopped
+    assert not grad(torch.tensor([[0.8]]), 0.5, torch.tensor([[UP]])).any()
