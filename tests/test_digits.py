@@ -281,3 +281,11 @@ def test_nearest_distance_by_hand():
         nearest_distance(x[..., :1], reference)
     with pytest.raises(ValueError, match=r"^reference must be a batch"):
         nearest_distance(x, reference[0])
+
+
+def test_continuous_noise_follows_its_seed_and_distances_name_x():
+    torch.manual_seed(5)  # the global generator elsewhere: the noise must not read it
+    g = torch.Generator().manual_seed(6)
+    assert torch.equal(uniform_noise(2, None, seed=6), torch.rand(2, 1, 8, 8, generator=g))
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
+        nearest_distance(torch.rand(8, 8), torch.rand(2, 1, 8, 8))
