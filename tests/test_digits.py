@@ -289,3 +289,32 @@ def test_continuous_noise_follows_its_seed_and_distances_name_x():
     assert torch.equal(uniform_noise(2, None, seed=6), torch.rand(2, 1, 8, 8, generator=g))
     with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
         nearest_distance(torch.rand(8, 8), torch.rand(2, 1, 8, 8))
+
+
+def test_train_classifier_defaults_and_what_it_passes_on(monkeypatch):
+    import lib.digits as digits_module
+
+    seen = []
+
+    def fake(model, x, y, loss, epochs, lr, **kw):
+        seen.append({"loss": loss, "epochs": epochs, "lr": lr, **kw})
+        return [0.0]
+
+    monkeypatch.setattr(digits_module, "train", fake)
+    x, y = torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    train_classifier(digit_cnn(), x, y)
+    assert seen[0] == {
+        "loss": torch.nn.functional.cross_entropy, "epochs": 30, "lr": 3e-3, "batch_size": 64,
+        "weight_decay": 1e-4, "seed": 0, "objective": None,
+    }  # fmt: skip
+
+    def objective(m, a, b):
+        return m(a).sum()
+
+    train_classifier(digit_cnn(), x, y, 2, 0.1, 8, 0.5, 3, objective)
+    assert seen[1] == {
+        "loss": None, "epochs": 2, "lr": 0.1, "batch_size": 8, "weight_decay": 0.5, "seed": 3,
+        "objective": objective,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
+        train_classifier(digit_cnn(), x[0], y)
