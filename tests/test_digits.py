@@ -318,3 +318,19 @@ def test_train_classifier_defaults_and_what_it_passes_on(monkeypatch):
     }  # fmt: skip
     with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
         train_classifier(digit_cnn(), x[0], y)
+
+
+def test_the_default_split_is_seed_0_in_float32_and_seeded_cnns_keep_their_sizes():
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    _, x_te, _, _ = train_test_split(
+        bunch.images / 16, bunch.target, test_size=0.25, random_state=0, stratify=bunch.target
+    )
+    split = load_digits()
+    assert split.x_test.dtype == torch.float32
+    assert torch.equal(split.x_test[:, 0], torch.from_numpy(x_te).float())
+    assert digit_cnn(width=1).conv1.out_channels == 1
+    seeded = digit_cnn(width=2, num_classes=3, seed=1)
+    assert seeded.conv1.out_channels == 2 and seeded.logits.out_features == 3
