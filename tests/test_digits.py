@@ -334,3 +334,14 @@ def test_the_default_split_is_seed_0_in_float32_and_seeded_cnns_keep_their_sizes
     assert digit_cnn(width=1).conv1.out_channels == 1
     seeded = digit_cnn(width=2, num_classes=3, seed=1)
     assert seeded.conv1.out_channels == 2 and seeded.logits.out_features == 3
+
+
+def test_glyphs_are_centred_both_ways_in_float32():
+    bar = render_glyph("I")
+    assert bar.dtype == torch.float32
+    columns = (bar[0] > 0).any(0).nonzero().flatten().tolist()
+    assert abs((columns[0] + columns[-1]) / 2 - 3.5) <= 0.5  # a narrow bar, centred across
+    dash = render_glyph("-")  # a wide glyph: it fills the width and sits in the middle rows
+    assert (dash[0] > 0).any(0).all()
+    rows = (dash[0] > 0).any(1).nonzero().flatten().tolist()
+    assert abs((rows[0] + rows[-1]) / 2 - 3.5) <= 0.5
