@@ -568,3 +568,42 @@ def test_guide_match_is_j_per_position():
     g = model(guide).flatten(2)[0]  # (C, 4)
     best = (act.T @ g).max(1).values  # each position's best dot product
     torch.testing.assert_close(guide_match(model, image, "conv2", guide), best.mean().reshape(1))
+
+
+def test_tiled_objectives_shift_their_grid_with_the_global_generator():
+    model = tiny_cnn()  # 3×3 convolutions: tiles differ from the whole near their borders
+    objective = dream_objective(model, "relu2")
+    wrapped = Tiled(objective, 8)
+    image = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(11)
+    shift = (int(torch.randint(0, 8, (1,))), int(torch.randint(0, 8, (1,))))
+    assert shift[0] > 0 and shift[1] > 0
+    torch.manual_seed(11)
+    value, grad = wrapped.value_and_grad(image.clone().requires_grad_(True))
+    expected_value, expected = tiled_gradient(objective, image, 8, shift)
+    torch.testing.assert_close(grad, expected)
+    torch.testing.assert_close(value, expected_value)
+    unshifted = tiled_gradient(objective, image, 8, (0, 0))[1]
+    assert not torch.allclose(grad, unshifted)
+
+
+def test_an_image_of_the_tiles_size_is_differentiated_whole():
+    model = tiny_cnn()
+    objective = dream_objective(model, "relu2")
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8)).requires_grad_(
+        True
+    )
+    _, grad = Tiled(objective, 16).value_and_grad(image)
+    (expected,) = torch.autograd.grad(objective(image), image)
+    torch.testing.assert_close(grad, expected)
+
+
+def test_tiles_and_mean_frequencies_follow_the_device_and_the_contrast():
+    model = pointwise_cnn().to("meta")
+    objective = dream_objective(model, "conv2")
+    total, grad = tiled_gradient(objective, torch.zeros(1, 3, 16, 16, device="meta"), 8)
+    assert total.device.type == grad.device.type == "meta"
+    assert mean_frequency(torch.zeros(1, 3, 8, 8, device="meta")).device.type == "meta"
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    faint = 0.5 + 1e-4 * (images - 0.5)  # total power far below 1
+    torch.testing.assert_close(mean_frequency(faint), mean_frequency(images), rtol=1e-3, atol=0)
