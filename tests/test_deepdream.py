@@ -607,3 +607,28 @@ def test_tiles_and_mean_frequencies_follow_the_device_and_the_contrast():
     images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(9))
     faint = 0.5 + 1e-4 * (images - 0.5)  # total power far below 1
     torch.testing.assert_close(mean_frequency(faint), mean_frequency(images), rtol=1e-3, atol=0)
+
+
+def test_gradients_are_normalised_per_image_over_all_channels():
+    grad = torch.tensor([[[[1.0]], [[3.0]]]])  # one image, two channels: mean |g| = 2
+    torch.testing.assert_close(normalize_gradient(grad), grad / 2)
+
+
+def test_the_dream_jitters_32_pixels_and_passes_its_guide(monkeypatch):
+    import lib.deepdream as deepdream
+    from lib.optim import OptimResult
+
+    jitters, losses = [], []
+    monkeypatch.setattr(deepdream, "roll_jitter", lambda n: jitters.append(n) or (lambda x: x))
+
+    def fake(param, loss, steps, **kw):
+        losses.append(loss)
+        pixels = param().detach()
+        return OptimResult(image=pixels, best_image=pixels)
+
+    monkeypatch.setattr(deepdream, "optimize", fake)
+    image = torch.rand(1, 3, 16, 16)
+    dream(pointwise_cnn(), image, "conv2", octaves=1)
+    assert jitters == [32]
+    dream(pointwise_cnn(), image, "conv2", octaves=1, guide=image)
+    assert isinstance(losses[-1], Guide)
