@@ -589,3 +589,18 @@ def test_style_objective_weights_and_terms_by_hand():
     default = style_objective(model, content, style, content_weight=2.0, **LAYERS)
     torch.testing.assert_close(default(image), 2.0 * alone_c(image) + 200.0 * alone_s(image))
     assert style_weight_for(model) == pytest.approx(100.0)
+
+
+def test_a_transfer_takes_a_list_of_styles_or_none(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    first = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    second = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    transfer(model, content, [first, second], steps=1, blend=[1.0, 3.0])
+    expected = style_objective(model, content, [first, second], blend=[1.0, 3.0])
+    scale = 1 / expected(content).item()
+    torch.testing.assert_close(calls[-1]["objective"](image), scale * expected(image))
+    result = transfer(model, content, None, steps=1)  # the content term alone
+    assert set(result.terms) == {"content"}
