@@ -604,3 +604,19 @@ def test_a_transfer_takes_a_list_of_styles_or_none(monkeypatch):
     torch.testing.assert_close(calls[-1]["objective"](image), scale * expected(image))
     result = transfer(model, content, None, steps=1)  # the content term alone
     assert set(result.terms) == {"content"}
+
+
+def test_a_transfer_passes_its_weights_and_options_to_the_objective(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    options = dict(content_weight=2.0, style_weight=5.0, layer_weights=[0.3, 0.7], smooth=2.0)
+    transfer(model, content, style, steps=1, **LAYERS, **options)
+    expected = style_objective(model, content, style, **LAYERS, **options)
+    scale = 1 / expected(content).item()
+    torch.testing.assert_close(calls[-1]["objective"](image), scale * expected(image))
+    assert not calls[-1]["objective"].mixed_precision
+    transfer(model, content, style, steps=1, mixed_precision=True)
+    assert calls[-1]["objective"].mixed_precision
