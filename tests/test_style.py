@@ -620,3 +620,33 @@ def test_a_transfer_passes_its_weights_and_options_to_the_objective(monkeypatch)
     assert not calls[-1]["objective"].mixed_precision
     transfer(model, content, style, steps=1, mixed_precision=True)
     assert calls[-1]["objective"].mixed_precision
+
+
+def test_a_start_without_loss_is_not_rescaled_and_the_clock_starts_with_the_transfer(monkeypatch):
+    import time
+
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    before = time.perf_counter()
+    result = transfer(model, content, content, steps=3)  # content and style: a loss of 0
+    elapsed = time.perf_counter() - before
+    assert [e.total for e in result.history] == [3.0, 2.0, 1.0]  # the losses as reported
+    assert all(0 <= e.seconds <= elapsed for e in result.history)
+    assert calls[-1]["objective"](content).item() == 0
+
+
+def test_a_matched_start_uses_the_blend_of_the_styles(monkeypatch):
+    from lib.colors import match_colors
+
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    red = torch.zeros(1, 3, 16, 16)
+    red[:, 0] = torch.rand(16, 16, generator=torch.Generator().manual_seed(1))
+    blue = torch.zeros(1, 3, 16, 16)
+    blue[:, 2] = torch.rand(16, 16, generator=torch.Generator().manual_seed(2))
+    transfer(model, content, [red, blue], steps=1, init="matched", blend=[1.0, 3.0])
+    expected = match_colors(content, [red, blue], [1.0, 3.0])
+    torch.testing.assert_close(calls[-1]["start"], expected)
+    assert not torch.allclose(expected, match_colors(content, [red, blue]))
