@@ -650,3 +650,17 @@ def test_a_matched_start_uses_the_blend_of_the_styles(monkeypatch):
     expected = match_colors(content, [red, blue], [1.0, 3.0])
     torch.testing.assert_close(calls[-1]["start"], expected)
     assert not torch.allclose(expected, match_colors(content, [red, blue]))
+
+
+def test_original_colours_give_the_result_the_contents_chrominance(monkeypatch):
+    from lib.colors import preserve_colors
+
+    _record_optimize(monkeypatch)  # the result is the start: noise
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    noise = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    kept = transfer(model, content, style, steps=1, init=noise, original_colors=True)
+    torch.testing.assert_close(kept.image, preserve_colors(content, noise))
+    plain = transfer(model, content, style, steps=1, init=noise)
+    torch.testing.assert_close(plain.image, noise)
