@@ -464,3 +464,64 @@ def test_a_toy_needs_a_covariance_for_each_mean_and_one_sample_is_enough():
         toy.log_density(torch.zeros(1, 2))
     x, y = GaussianToy().sample(1)
     assert x.shape == (2, 2) and y.tolist() == [0, 1]
+
+
+class _Ramp(nn.Module):
+    """Two classes; class 0's logit is 4 × the sum of the pixels: every step of +0.1 on both
+    pixels adds 0.8 to it, so the steps to the threshold can be counted by hand."""
+
+    def forward(self, x):
+        score = 4 * x.flatten(1).sum(1)
+        return torch.stack([score, torch.zeros_like(score)], dim=1)
+
+
+def test_fooling_images_by_hand():
+    from lib.manifolds import fooling_images
+
+    start = torch.tensor([[[[0.5, 0.5]]], [[[0.1, 0.1]]]])
+    # p(0) = sigmoid(4 s): s = 1 at the start of A (p 0.982), 1.2 after one step (0.9918);
+    # B needs s ≥ 1.149: five steps, from 0.2 to 1.2
+    result = fooling_images(_Ramp(), start, 0, step_size=0.1)
+    assert result.steps.tolist() == [1, 5] and result.reached.tolist() == [True, True]
+    assert len(result.history) == 6  # p after steps 0 to 5
+    torch.testing.assert_close(result.images, torch.full((2, 1, 1, 2), 0.6))  # A stopped at 0.6
+    assert torch.equal(result.start, start) and result.targets.tolist() == [0, 0]
+    p = torch.sigmoid(torch.tensor([4.8, 4.8]))
+    torch.testing.assert_close(result.confidence, p)
+    torch.testing.assert_close(result.history[1], torch.sigmoid(torch.tensor([4.8, 1.6])))
+    short = fooling_images(_Ramp(), start, 0, step_size=0.1, max_steps=3)
+    assert short.steps.tolist() == [1, 3] and short.reached.tolist() == [True, False]
+    torch.testing.assert_close(short.images[1], torch.full((1, 1, 2), 0.4))
+    torch.testing.assert_close(short.confidence, torch.sigmoid(torch.tensor([4.8, 3.2])))
+    # a threshold met exactly counts as reached
+    exact = _Ramp()(torch.full((1, 1, 1, 2), 0.6)).softmax(1)[0, 0].item()
+    met = fooling_images(_Ramp(), start[:1], 0, threshold=exact, step_size=0.1)
+    assert met.reached.tolist() == [True] and met.steps.tolist() == [1]
+    with pytest.raises(ValueError, match=r"^targets must be class indices in 0\.\.1; got 5\.$"):
+        fooling_images(_Ramp(), start, 5)
+
+
+def test_no_gradient_leaves_the_fooling_image_where_it_started():
+    from lib.manifolds import fooling_images
+
+    start = torch.full((1, 1, 2, 2), 0.5)
+    assert torch.equal(fooling_images(_Fixed(), start, 0, max_steps=2).images, start)
+
+
+def test_checks_by_default_name_images_and_labels_and_predict_in_batches_of_256():
+    from lib.manifolds import check_images, check_labels, predict, toy_mlp
+
+    with pytest.raises(ValueError, match=r"^images must be pixels in \[0, 1\]"):
+        check_images(torch.full((1, 1, 2, 2), 2.0))
+    assert check_labels(3, 2, 4).tolist() == [3, 3]
+    assert check_labels(torch.tensor([1.0, 0.0]), 2, 2).dtype == torch.long
+    sizes = []
+
+    class Recorder(nn.Module):
+        def forward(self, x):
+            sizes.append(len(x))
+            return x.flatten(1)[:, :2]
+
+    predict(Recorder(), torch.rand(300, 1, 2, 2))
+    assert sizes == [256, 44]
+    assert toy_mlp(classes=3, seed=1)[4].out_features == 3
