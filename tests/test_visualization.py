@@ -433,3 +433,23 @@ def test_randomize_weights_by_hand():
     state = torch.get_rng_state()
     randomize_weights(model, seed=4)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_receptive_field_reads_128_pixels_and_small_gradients():
+    sizes = []
+    net = _box_net(3)
+    net[0].register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape)))
+    effective_receptive_field(net, "0")
+    assert sizes == [(4, 3, 128, 128)]  # four noisy grey images of 128 pixels by default
+    faint = _box_net(3)
+    with torch.no_grad():
+        faint[0].weight.fill_(1e-3)  # a gradient summing to about 0.1: still measured
+    assert effective_receptive_field(faint, "0", size=16) == 3.0
+
+
+def test_random_channels_read_64_pixel_images_and_accept_one():
+    model = tiny_cnn()
+    sizes = []
+    model.conv1.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape[-2:])))
+    assert len(random_channels(model, "relu2", 1, generator=gen(0))) == 1
+    assert set(sizes) == {(64, 64)}
