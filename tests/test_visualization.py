@@ -453,3 +453,13 @@ def test_random_channels_read_64_pixel_images_and_accept_one():
     model.conv1.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape[-2:])))
     assert len(random_channels(model, "relu2", 1, generator=gen(0))) == 1
     assert set(sizes) == {(64, 64)}
+
+
+def test_a_pixel_image_is_drawn_from_the_generator_given():
+    from lib.parametrization import PixelImage
+    from lib.visualization import make_image
+
+    torch.manual_seed(1)  # the global generator elsewhere: the image must not read it
+    image = make_image("pixel", 2, 16, generator=gen(3))
+    expected = PixelImage.noise(2, 16, 16, generator=gen(3))
+    assert torch.equal(image(), expected())
