@@ -86,7 +86,21 @@ MODULES: dict[str, list[str]] = {
     "images": ["tests/test_images.py"],
     "own_image": ["tests/test_own_image.py"],
     "digits": ["tests/test_digits.py"],
-    "autoencoders": ["tests/test_autoencoders.py"],
+    # without the four tests that train an autoencoder on the digits for every mutant (the
+    # module fixture `trained`: 4 s each); every function they call has faster tests here
+    "autoencoders": [
+        "tests/test_autoencoders.py",
+        *[
+            arg
+            for test in (
+                "test_training_lowers_the_error_but_stays_lossy",
+                "test_out_of_distribution_inputs_reconstruct_worse",
+                "test_interpolation_ends_match_reconstructions",
+                "test_path_confidence_judges_both_paths",
+            )
+            for arg in ("--deselect", f"tests/test_autoencoders.py::{test}")
+        ],
+    ],
     "visualization": ["tests/test_visualization.py"],
     "models": ["tests/test_models.py"],
     # the book's network descriptions have no test file of their own: test_networks reads them
