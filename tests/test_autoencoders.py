@@ -333,3 +333,39 @@ def test_the_diagrams_bars_and_labels():
     plt.close(figure)
     with pytest.raises(ValueError, match=r"^image must have shape \(N, 1, 8, 8\)"):
         draw_autoencoder(model, torch.rand(1, 1, 4, 4))
+
+
+def test_the_diagrams_funnels_narrow_to_the_code_and_widen_back():
+    from matplotlib.patches import Polygon, Rectangle
+
+    model = ConvAutoencoder(latent=3, width=4, seed=0)
+    figure = draw_autoencoder(model, torch.rand(1, 1, 8, 8))
+    ax = figure.axes[0]
+    counts = [math.prod(s) for s in layer_sizes(model)]
+    heights = [0.25 + 0.75 * math.sqrt(c) / math.sqrt(max(counts)) for c in counts]
+    xs = [2.0 + 1.1 * k for k in range(7)]
+    wide_in = max(heights[:4]) / 2 + 0.08  # the encoder, from the input to the code
+    wide_out = max(heights[3:]) / 2 + 0.08  # the decoder, from the code to the output
+    narrow = heights[3] / 2 + 0.08
+    encoder, decoder = (
+        p for p in ax.patches if isinstance(p, Polygon) and not isinstance(p, Rectangle)
+    )
+    expected_in = [
+        (xs[0] - 0.35, -wide_in), (xs[3] + 0.35, -narrow),
+        (xs[3] + 0.35, narrow), (xs[0] - 0.35, wide_in),
+    ]  # fmt: skip
+    expected_out = [
+        (xs[3] - 0.35, -narrow), (xs[6] + 0.35, -wide_out),
+        (xs[6] + 0.35, wide_out), (xs[3] - 0.35, narrow),
+    ]  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(encoder.get_xy()[:4]), torch.tensor(expected_in).double()
+    )
+    torch.testing.assert_close(
+        torch.tensor(decoder.get_xy()[:4]), torch.tensor(expected_out).double()
+    )
+    assert encoder.get_alpha() == 0.15 and encoder.get_closed()
+    assert figure.get_size_inches().tolist() == pytest.approx([10, 2.9])
+    labels = [t.get_text() for t in ax.texts]
+    assert "1×8×8\n= 64" in labels and "128" in labels  # the flat layer: its count alone
+    plt.close(figure)
