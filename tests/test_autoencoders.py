@@ -369,3 +369,61 @@ def test_the_diagrams_funnels_narrow_to_the_code_and_widen_back():
     labels = [t.get_text() for t in ax.texts]
     assert "1×8×8\n= 64" in labels and "128" in labels  # the flat layer: its count alone
     plt.close(figure)
+
+
+def test_training_and_the_sweep_pass_their_settings(monkeypatch):
+    import lib.autoencoders as ae
+
+    seen = []
+
+    def fake_train(model, x, y, loss, epochs, lr, batch_size, **kw):
+        seen.append({"loss": loss, "epochs": epochs, "lr": lr, "batch_size": batch_size, **kw})
+        return [0.0]
+
+    monkeypatch.setattr(ae, "train", fake_train)
+    x = torch.rand(4, 1, 8, 8)
+    train_autoencoder(ConvAutoencoder(latent=2, width=2), x)
+    assert seen[0] == {
+        "loss": nn.functional.mse_loss, "epochs": 60, "lr": 3e-3, "batch_size": 64,
+        "cosine": True, "reset": True, "seed": 0,
+    }  # fmt: skip
+    assert ConvAutoencoder().encoder[3].__class__ is nn.ReLU  # after the strided convolution
+    assert ConvAutoencoder().decoder[4].__class__ is nn.ReLU  # after the transposed one
+    calls = []
+    monkeypatch.setattr(
+        ae, "train_autoencoder", lambda model, x, **kw: calls.append((model, kw)) or [0.0]
+    )
+    sweep = error_vs_latent(x, x[:2], [2, 3.0])
+    assert sweep.sizes == [2, 3] and list(sweep.models) == [2, 3]
+    assert [c[1] for c in calls] == [{"epochs": 60, "seed": 0}] * 2
+    assert calls[0][0] is sweep.models[2] and calls[0][0].encoder[0].out_channels == 16
+    assert sweep.train_error[0] == pytest.approx(
+        reconstruction_error(sweep.models[2], x).mean().item()
+    )
+    assert sweep.test_error[1] == pytest.approx(
+        reconstruction_error(sweep.models[3], x[:2]).mean().item()
+    )
+    error_vs_latent(x, x, [2], epochs=3, seed=4, width=2, lr=0.5)
+    assert calls[-1][1] == {"epochs": 3, "seed": 4, "lr": 0.5}
+    assert calls[-1][0].encoder[0].out_channels == 2
+    with pytest.raises(
+        ValueError, match=r"^sizes is empty: pass code sizes, e.g. \[2, 4, 8, 16, 32\].$"
+    ):
+        error_vs_latent(x, x, [])
+
+
+def test_layer_sizes_messages_in_full():
+    with pytest.raises(
+        ValueError,
+        match=r"^layer_sizes reads a model with `encoder` and `decoder` nn.Sequential parts, like "
+        r"ConvAutoencoder; got Linear, which has no such parts.$",
+    ):
+        layer_sizes(nn.Linear(64, 64))
+    broken = ConvAutoencoder(latent=3, width=4)
+    broken.decoder = nn.Sequential(nn.ReLU())
+    with pytest.raises(
+        ValueError,
+        match="^ConvAutoencoder has an encoder or decoder without convolution or linear layers: "
+        "there are no sizes to read.$",
+    ):
+        layer_sizes(broken)
