@@ -427,3 +427,16 @@ def test_layer_sizes_messages_in_full():
         "there are no sizes to read.$",
     ):
         layer_sizes(broken)
+
+
+def test_path_confidence_and_pca_name_their_arguments():
+    model = ConvAutoencoder(latent=3, width=2, seed=0).eval()
+    classifier = digit_cnn(seed=0).eval()
+    good, bad = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"^a must have shape \(N, 1, 8, 8\)"):
+        path_confidence(classifier, model, bad, good)
+    with pytest.raises(ValueError, match=r"^b must have shape \(N, 1, 8, 8\)"):
+        path_confidence(classifier, model, good, bad)
+    train = torch.rand(10, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"^x must have shape \(N, 1, 8, 8\)"):
+        pca_reconstruct(train, bad, 2)
