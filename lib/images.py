@@ -187,7 +187,8 @@ def _shrink(image: Image.Image, max_side: int) -> Image.Image:
     """``image`` reduced by an integer factor (box filter) to between one and two times
     ``max_side`` on its longest side, so that the float tensor stays small; the exact size is
     reached later, by the same antialiased resize as any other image."""
-    factor = max(image.size) // max_side
+    # never below MIN_SIDE on the shorter side: a long thin picture keeps its MIN_SIDE pixels
+    factor = min(max(image.size) // max_side, min(image.size) // MIN_SIDE)
     if factor < 2 or image.mode.startswith(("I", "F")):  # high bit depth: resized as a tensor
         return image
     if image.mode not in REDUCIBLE_MODES:  # palette, CMYK, …: reduced colours, not indices

@@ -63,6 +63,48 @@ MODULES: dict[str, list[str]] = {
     "device": ["tests/test_device.py"],
     "plots": ["tests/test_plots.py"],
     "assets": ["tests/test_assets.py"],
+    # the other modules of lib (the losses and colours of style transfer had their tests in
+    # test_style.py; tests/test_gram.py and tests/test_colors.py are theirs now)
+    "gram": ["tests/test_gram.py"],
+    "colors": ["tests/test_colors.py"],
+    "style": ["tests/test_style.py"],
+    "inversion": ["tests/test_inversion.py"],
+    "attacks": ["tests/test_attacks.py"],
+    # its test of the book's networks loads three ImageNet networks for every mutant (hours)
+    "manifolds": [
+        "tests/test_manifolds.py",
+        "--deselect",
+        "tests/test_manifolds.py::test_fooling_and_attacks_run_on_the_books_networks",
+    ],
+    "spectra": ["tests/test_spectra.py"],
+    "orientation": ["tests/test_orientation.py"],
+    "information": ["tests/test_information.py"],
+    "passthrough": ["tests/test_passthrough.py"],
+    "features": ["tests/test_features.py"],
+    "deepdream": ["tests/test_deepdream.py"],
+    "dataset_examples": ["tests/test_dataset_examples.py"],
+    "images": ["tests/test_images.py"],
+    "own_image": ["tests/test_own_image.py"],
+    "digits": ["tests/test_digits.py"],
+    # without the four tests that train an autoencoder on the digits for every mutant (the
+    # module fixture `trained`: 4 s each); every function they call has faster tests here
+    "autoencoders": [
+        "tests/test_autoencoders.py",
+        *[
+            arg
+            for test in (
+                "test_training_lowers_the_error_but_stays_lossy",
+                "test_out_of_distribution_inputs_reconstruct_worse",
+                "test_interpolation_ends_match_reconstructions",
+                "test_path_confidence_judges_both_paths",
+            )
+            for arg in ("--deselect", f"tests/test_autoencoders.py::{test}")
+        ],
+    ],
+    "visualization": ["tests/test_visualization.py"],
+    "models": ["tests/test_models.py"],
+    # the book's network descriptions have no test file of their own: test_networks reads them
+    "zoo": ["tests/test_networks.py"],
 }
 # what the tests read beyond lib/ and tests/ (test_claims lists the book's claims)
 COPIED = ["lib", "tests", "scripts", "book", "_config.yml"]

@@ -104,3 +104,30 @@ def test_top_patches_reject_bad_input_clearly(kwargs, message):
     } | kwargs
     with pytest.raises(ValueError, match=message):
         top_patches(tiny_cnn(), **arguments)
+
+
+def test_the_images_are_checked_by_name_as_rgb_pixels():
+    from lib.dataset_examples import _as_image_list
+
+    batch = torch.rand(2, 3, 8, 8, generator=gen())
+    listed = _as_image_list(batch)
+    assert len(listed) == 2 and all(
+        torch.equal(a, b[None]) for a, b in zip(listed, batch, strict=True)
+    )
+    assert [x.shape for x in _as_image_list([batch[0], batch[1:]])] == [(1, 3, 8, 8)] * 2
+    grey = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"^images must be a batch of shape \(B, 3, H, W\)"):
+        _as_image_list(grey)
+    with pytest.raises(ValueError, match=r"^images must be pixels in \[0, 1\]"):
+        _as_image_list(batch + 1)
+    with pytest.raises(ValueError, match=r"^images\[1\] must be a batch of shape \(B, 3, H, W\)"):
+        _as_image_list([batch[0], grey[0]])
+    with pytest.raises(ValueError, match=r"^images\[0\] must be pixels in \[0, 1\]"):
+        _as_image_list([batch[0] + 1])
+    with pytest.raises(ValueError, match="^images is empty: pass at least one image.$"):
+        _as_image_list([])
+    with pytest.raises(
+        ValueError,
+        match=r"^images\[1\] must be one image \(3, H, W\) or \(1, 3, H, W\); got \(2, 3, 8, 8\).$",
+    ):
+        _as_image_list([batch[0], batch])

@@ -392,3 +392,243 @@ def test_class_probability_adds_up_a_group_of_classes():
         class_probability(model, images, [0, 5])
     with pytest.raises(ValueError, match="at least one class"):
         class_probability(model, images, [])
+
+
+# --- values, defaults and messages pinned one by one ----------------------------------------
+
+
+def test_normalize_gradient_by_hand():
+    grad = torch.tensor([[[[1.0, -3.0]]], [[[0.0, 0.0]]], [[[1e-30, -1e-30]]]])
+    expected = torch.tensor([[[[0.5, -1.5]]], [[[0.0, 0.0]]], [[[1.0, -1.0]]]])
+    torch.testing.assert_close(normalize_gradient(grad), expected)
+    double = torch.tensor([[1e-300, -3e-300]], dtype=torch.float64)  # float64's own tiny
+    torch.testing.assert_close(normalize_gradient(double), torch.tensor([[0.5, -1.5]]).double())
+
+
+def test_tiles_are_near_equal_and_at_least_8_pixels():
+    from lib.deepdream import _check_tile, _splits
+
+    assert _splits(10, 4) == [(0, 3), (3, 7), (7, 10)]  # 3 tiles: 10/3 rounded
+    assert _splits(5, 2) == [(0, 2), (2, 3), (3, 5)]
+    assert _splits(16, 8) == [(0, 8), (8, 16)]
+    assert _splits(7, 8) == [(0, 7)]
+    _check_tile(8)
+    for bad in (7, 8.0, None):
+        with pytest.raises(
+            ValueError, match=f"^tile must be an integer of at least 8 pixels; got {bad!r}.$"
+        ):
+            _check_tile(bad)
+    with pytest.raises(ValueError, match="tile must be"):
+        Tiled(dream_objective(pointwise_cnn(), "conv2"), 4)
+
+
+def test_a_shifted_tiled_gradient_is_the_whole_gradient_for_a_pointwise_network():
+    model = pointwise_cnn()
+    objective = dream_objective(model, "conv2")
+    image = torch.rand(1, 3, 20, 13, generator=torch.Generator().manual_seed(0))
+    whole = image.clone().requires_grad_(True)
+    value = objective(whole)
+    (grad,) = torch.autograd.grad(value, whole)
+    for shift in ((0, 0), (3, 5), (19, 1)):
+        total, tiled = tiled_gradient(objective, image, 8, shift)
+        torch.testing.assert_close(total, value.detach(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(tiled, grad, rtol=1e-5, atol=1e-6)
+    assert not tiled.requires_grad
+
+
+def test_tiled_differentiates_small_images_whole():
+    model = pointwise_cnn()
+    objective = dream_objective(model, "conv2")
+    wrapped = Tiled(objective, 16)
+    image = torch.rand(1, 3, 16, 10, generator=torch.Generator().manual_seed(1)).requires_grad_(
+        True
+    )
+    value, grad = wrapped.value_and_grad(image)
+    (expected,) = torch.autograd.grad(objective(image), image)
+    torch.testing.assert_close(grad, expected)
+    torch.testing.assert_close(wrapped(image), objective(image))
+    assert wrapped.tile == 16 and wrapped.objective is objective
+
+
+def test_the_dreams_defaults_shape_its_octaves_and_its_steps(monkeypatch):
+    import lib.deepdream as deepdream
+    from lib.optim import OptimResult
+
+    calls = []
+
+    def fake_optimize(param, loss, steps, **kw):
+        calls.append((tuple(param().shape[-2:]), steps, kw))
+        image = param().detach()
+        return OptimResult(image=image + 0.01, best_image=image, losses=[-1.0, -2.0])
+
+    monkeypatch.setattr(deepdream, "optimize", fake_optimize)
+    image = torch.full((1, 3, 64, 48), 0.5)
+    result = dream(pointwise_cnn(), image, "conv2")
+    sizes = octave_sizes(64, 48, 4, 1.4, None)
+    assert result.sizes == sizes and [c[0] for c in calls] == sizes
+    assert all(c[1] == 10 for c in calls)  # ten steps an octave
+    kw = calls[0][2]
+    assert kw["optimizer"] == "sgd" and kw["grad_fn"] is normalize_gradient
+    assert kw["transform"] is not None and kw["progress"] is True
+    assert kw["desc"] == f"octave 1/4 {sizes[0]}"
+    assert result.objective == [[1.0, 2.0]] * 4  # minus the losses: the quantity amplified
+    assert [tuple(o.shape[-2:]) for o in result.octaves] == sizes
+    assert torch.equal(result.octaves[-1], result.image)
+    calls.clear()
+    dream(
+        pointwise_cnn(),
+        image,
+        "conv2",
+        octaves=2,
+        scale=2.0,
+        steps=3,
+        jitter=0,
+        min_side=20,
+        optimizer="adam",
+        progress=False,
+    )
+    assert [c[0] for c in calls] == octave_sizes(64, 48, 2, 2.0, 20)
+    assert calls[0][1] == 3 and calls[0][2]["transform"] is None
+    assert calls[0][2]["optimizer"] == "adam" and calls[0][2]["progress"] is False
+
+
+def test_the_dream_refuses_bad_steps_and_jitter_in_full():
+    model, image = pointwise_cnn(), torch.rand(1, 3, 16, 16)
+    for bad in (0, 2.0):
+        with pytest.raises(
+            ValueError,
+            match=f"^steps must be a positive integer \\(the original uses 10\\); got {bad!r}.$",
+        ):
+            dream(model, image, "conv2", steps=bad)
+    with pytest.raises(
+        ValueError, match="^jitter must be a non-negative integer of pixels; got 1.5.$"
+    ):
+        dream(model, image, "conv2", jitter=1.5)
+    with pytest.raises(ValueError, match=r"^image must be a batch of shape \(B, 3, H, W\)"):
+        dream(model, image[:, :1], "conv2")
+    with pytest.raises(ValueError, match="^Choose at most one of channel, class_index and guide.$"):
+        dream_objective(model, "conv2", channel=0, class_index=1)
+    with pytest.raises(
+        ValueError, match=r"^class_index needs layer='logits' \(got layer='conv2'\).$"
+    ):
+        dream_objective(model, "conv2", class_index=1)
+
+
+def test_the_dream_objectives_by_hand():
+    from lib.objectives import Channel, LayerEnergy, read
+
+    model = pointwise_cnn()
+    image = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    act = read(model, "conv2", image)[(id(model), "conv2")]
+    plain = dream_objective(model, "conv2")
+    assert isinstance(plain, LayerEnergy)
+    channel = dream_objective(model, "conv2", channel=1)
+    assert isinstance(channel, Channel)
+    torch.testing.assert_close(channel.per_image(image), -act[:, 1].sum((1, 2)))
+    assert isinstance(dream_objective(model, "conv2", guide=image[:1]), Guide)
+
+
+def test_layer_energy_and_class_probability_by_hand():
+    from conftest import small_cnn
+
+    model = small_cnn()
+    image = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(
+        layer_energy(model, image, "relu1"), model[:2](image).pow(2).mean((1, 2, 3))
+    )
+    probs = model(image).softmax(1)
+    torch.testing.assert_close(class_probability(model, image, 2), probs[:, 2])
+    torch.testing.assert_close(class_probability(model, image, [0, 4]), probs[:, 0] + probs[:, 4])
+    with pytest.raises(ValueError, match="^Give at least one class index.$"):
+        class_probability(model, image, [])
+    with pytest.raises(ValueError, match="^Class 5 is out of range: the network has 5 classes.$"):
+        class_probability(model, image, [1, 5])
+    with pytest.raises(ValueError, match="^Class -1 is out of range"):
+        class_probability(model, image, -1)
+
+
+def test_mean_frequency_is_numpys_power_weighted_radius():
+    import numpy as np
+
+    images = torch.rand(2, 3, 6, 5, generator=torch.Generator().manual_seed(4))
+    grey = images.mean(1).double().numpy()
+    grey = grey - grey.mean(axis=(-2, -1), keepdims=True)
+    power = np.abs(np.fft.fft2(grey)) ** 2
+    radius = np.sqrt(np.fft.fftfreq(6)[:, None] ** 2 + np.fft.fftfreq(5)[None, :] ** 2)
+    expected = (power * radius).sum((1, 2)) / power.sum((1, 2))
+    torch.testing.assert_close(mean_frequency(images), torch.from_numpy(expected).float())
+    torch.testing.assert_close(mean_frequency(torch.full((1, 3, 4, 4), 0.3)), torch.zeros(1))
+
+
+def test_guide_match_is_j_per_position():
+    model = pointwise_cnn()
+    image = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(5))
+    guide = torch.rand(1, 3, 2, 2, generator=torch.Generator().manual_seed(6))
+    act = model(image).flatten(2)[0]  # (C, 16)
+    g = model(guide).flatten(2)[0]  # (C, 4)
+    best = (act.T @ g).max(1).values  # each position's best dot product
+    torch.testing.assert_close(guide_match(model, image, "conv2", guide), best.mean().reshape(1))
+
+
+def test_tiled_objectives_shift_their_grid_with_the_global_generator():
+    model = tiny_cnn()  # 3×3 convolutions: tiles differ from the whole near their borders
+    objective = dream_objective(model, "relu2")
+    wrapped = Tiled(objective, 8)
+    image = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(11)
+    shift = (int(torch.randint(0, 8, (1,))), int(torch.randint(0, 8, (1,))))
+    assert shift[0] > 0 and shift[1] > 0
+    torch.manual_seed(11)
+    value, grad = wrapped.value_and_grad(image.clone().requires_grad_(True))
+    expected_value, expected = tiled_gradient(objective, image, 8, shift)
+    torch.testing.assert_close(grad, expected)
+    torch.testing.assert_close(value, expected_value)
+    unshifted = tiled_gradient(objective, image, 8, (0, 0))[1]
+    assert not torch.allclose(grad, unshifted)
+
+
+def test_an_image_of_the_tiles_size_is_differentiated_whole():
+    model = tiny_cnn()
+    objective = dream_objective(model, "relu2")
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8)).requires_grad_(
+        True
+    )
+    _, grad = Tiled(objective, 16).value_and_grad(image)
+    (expected,) = torch.autograd.grad(objective(image), image)
+    torch.testing.assert_close(grad, expected)
+
+
+def test_tiles_and_mean_frequencies_follow_the_device_and_the_contrast():
+    model = pointwise_cnn().to("meta")
+    objective = dream_objective(model, "conv2")
+    total, grad = tiled_gradient(objective, torch.zeros(1, 3, 16, 16, device="meta"), 8)
+    assert total.device.type == grad.device.type == "meta"
+    assert mean_frequency(torch.zeros(1, 3, 8, 8, device="meta")).device.type == "meta"
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    faint = 0.5 + 1e-4 * (images - 0.5)  # total power far below 1
+    torch.testing.assert_close(mean_frequency(faint), mean_frequency(images), rtol=1e-3, atol=0)
+
+
+def test_gradients_are_normalised_per_image_over_all_channels():
+    grad = torch.tensor([[[[1.0]], [[3.0]]]])  # one image, two channels: mean |g| = 2
+    torch.testing.assert_close(normalize_gradient(grad), grad / 2)
+
+
+def test_the_dream_jitters_32_pixels_and_passes_its_guide(monkeypatch):
+    import lib.deepdream as deepdream
+    from lib.optim import OptimResult
+
+    jitters, losses = [], []
+    monkeypatch.setattr(deepdream, "roll_jitter", lambda n: jitters.append(n) or (lambda x: x))
+
+    def fake(param, loss, steps, **kw):
+        losses.append(loss)
+        pixels = param().detach()
+        return OptimResult(image=pixels, best_image=pixels)
+
+    monkeypatch.setattr(deepdream, "optimize", fake)
+    image = torch.rand(1, 3, 16, 16)
+    dream(pointwise_cnn(), image, "conv2", octaves=1)
+    assert jitters == [32]
+    dream(pointwise_cnn(), image, "conv2", octaves=1, guide=image)
+    assert isinstance(losses[-1], Guide)

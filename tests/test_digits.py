@@ -127,3 +127,221 @@ def test_nearest_distance_is_zero_on_the_reference_and_rms_otherwise(digits):
     assert torch.allclose(nearest_distance(shifted, reference), brute, atol=1e-5)
     with pytest.raises(ValueError, match="pixels per image"):
         nearest_distance(reference[:, :, :4], reference)
+
+
+# --- values and messages pinned one by one -------------------------------------------------
+
+
+def test_the_split_is_scikit_learns_digits_divided_by_16():
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    x = bunch.images.astype("float32") / 16
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, bunch.target, test_size=0.3, random_state=2, stratify=bunch.target
+    )
+    split = load_digits(test_fraction=0.3, seed=2)
+    assert torch.equal(split.x_test[:, 0], torch.from_numpy(x_te))
+    assert torch.equal(split.x_train[:, 0], torch.from_numpy(x_tr))
+    assert split.y_test.tolist() == y_te.tolist() and split.y_train.dtype == torch.int64
+    default = load_digits()
+    assert len(default.x_test) == 450  # a quarter of 1797, rounded up by scikit-learn
+    assert split.x_test.is_contiguous()
+    assert repr(default) == "Digits(train=1347, test=450, shape=1×8×8, levels=17)"
+    for bad in (0, 1):
+        with pytest.raises(
+            ValueError, match=f"^test_fraction must be between 0 and 1 .*got {bad}.$"
+        ):
+            load_digits(test_fraction=bad)
+
+
+def test_the_cnns_layers_and_sizes():
+    from lib.networks import describe
+
+    model = digit_cnn()
+    assert list(dict(model.named_children())) == [
+        "conv1",
+        "relu1",
+        "conv2",
+        "relu2",
+        "pool2",
+        "conv3",
+        "relu3",
+        "pool3",
+        "flatten",
+        "logits",
+    ]
+    assert (model.conv1.in_channels, model.conv1.out_channels) == (1, 16)
+    assert (model.conv2.out_channels, model.conv3.out_channels) == (32, 64)
+    assert model.conv1.padding == (1, 1) and model.conv3.kernel_size == (3, 3)
+    assert (model.logits.in_features, model.logits.out_features) == (256, 10)
+    assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+    small = digit_cnn(width=2, num_classes=3)
+    assert small.logits.in_features == 32 and small.logits.out_features == 3
+    assert describe(model).title == "digit CNN"
+    assert sum(p.numel() for p in model.parameters()) == 160 + 4640 + 18496 + 2570
+    with pytest.raises(ValueError, match="^width must be a positive number of channels; got 0.$"):
+        digit_cnn(width=0)
+    state = torch.get_rng_state()
+    a, b = digit_cnn(seed=3), digit_cnn(seed=3)
+    assert torch.equal(a.conv1.weight, b.conv1.weight)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_probabilities_come_in_batches_and_accuracy_counts_the_argmax():
+    from lib.digits import predict_proba
+
+    model = digit_cnn(seed=0).eval()
+    x = uniform_noise(5, seed=1)
+    probs = predict_proba(model, x, batch_size=2)
+    torch.testing.assert_close(probs, model(x).softmax(1))
+    torch.testing.assert_close(predict_proba(model, x), probs)
+    labels = probs.argmax(1)
+    assert accuracy(model, x, labels) == 1.0
+    wrong = labels.clone()
+    wrong[:2] = (wrong[:2] + 1) % 10
+    assert accuracy(model, x, wrong) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
+        predict_proba(model, x[0])
+
+
+def test_shuffled_pixels_by_hand():
+    x = torch.arange(8.0).reshape(2, 1, 2, 2) / 8
+    keys = torch.rand(2, 4, generator=torch.Generator().manual_seed(3))
+    expected = x.reshape(2, 4).gather(1, keys.argsort(1)).reshape(2, 1, 2, 2)
+    assert torch.equal(shuffled_pixels(x, seed=3), expected)
+    assert torch.equal(shuffled_pixels(x), shuffled_pixels(x, seed=0))
+    with pytest.raises(ValueError, match=r"^x must be a batch"):
+        shuffled_pixels(x[0])
+
+
+def test_quantize_and_noise_by_hand():
+    x = torch.tensor([-0.2, 0.26, 0.5, 1.3])
+    torch.testing.assert_close(quantize(x, 5), torch.tensor([0.0, 0.25, 0.5, 1.0]))
+    torch.testing.assert_close(quantize(x, 2), torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(quantize(torch.tensor([1 / 32 + 1e-3])), torch.tensor([1 / 16]))
+    with pytest.raises(ValueError, match="^levels must be at least 2; got 1.$"):
+        quantize(x, 1)
+    g = torch.Generator().manual_seed(4)
+    expected = torch.randint(0, 5, (3, 1, 8, 8), generator=g).float() / 4
+    assert torch.equal(uniform_noise(3, levels=5, seed=4), expected)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(uniform_noise(2, None), torch.rand(2, 1, 8, 8, generator=g))
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(uniform_noise(2), torch.randint(0, 17, (2, 1, 8, 8), generator=g) / 16)
+    uniform_noise(1, levels=2)
+    with pytest.raises(ValueError, match=r"^levels must be at least 2 \(or None .*got 1.$"):
+        uniform_noise(3, levels=1)
+    with pytest.raises(ValueError, match="^n must be a positive number of images; got 0.$"):
+        uniform_noise(0)
+
+
+def test_a_glyph_is_a_centred_32_pixel_bitmap_counted_in_4_by_4_blocks():
+    # "I" of the default font: a vertical bar, scaled to fill 32 rows, centred across
+    bar = render_glyph("I")
+    assert bar.shape == (1, 8, 8) and torch.equal(bar * 16, (bar * 16).round())
+    rows = (bar[0] > 0).any(1)
+    assert rows.all()  # fills the height
+    columns = (bar[0] > 0).any(0).nonzero().flatten().tolist()
+    assert columns and abs((columns[0] + columns[-1]) / 2 - 3.5) <= 1  # centred
+    # a plain vertical bar: every row of blocks counts the same pixels, a whole number of
+    # columns of 4 pixels each
+    assert torch.equal(bar[0], bar[0, :1].expand(8, 8))
+    width = bar[0, 0].sum().item() * 16 / 4
+    assert width == round(width) and 2 <= width <= 8
+    thick = render_glyph("I", stroke=4)
+    assert thick.sum() > bar.sum()
+    with pytest.raises(ValueError, match="^render_glyph draws one character; got 'AB'.$"):
+        render_glyph("AB")
+    with pytest.raises(
+        ValueError, match="^The character ' ' draws nothing with the default font.$"
+    ):
+        render_glyph(" ")
+
+
+def test_letters_are_quantised_glyphs_of_the_alphabet_by_default():
+    assert torch.equal(letters("AB"), quantize(torch.stack([render_glyph("A"), render_glyph("B")])))
+    every = letters()
+    assert every.shape == (26, 1, 8, 8)
+    assert torch.equal(every[25], letters("Z")[0])
+    with pytest.raises(ValueError, match="^letters needs at least one character.$"):
+        letters("")
+
+
+def test_nearest_distance_by_hand():
+    reference = torch.zeros(2, 1, 2, 2)
+    reference[1] = 1.0
+    x = torch.full((2, 1, 2, 2), 0.25)
+    x[1, 0, 0, 0] = 1.0  # to the zeros: 1 + 3 · 0.0625 (to the ones: 3 · 0.5625, farther)
+    out = nearest_distance(x, reference)
+    torch.testing.assert_close(out, torch.tensor([0.25, (1.1875 / 4) ** 0.5]))
+    assert out.dtype == torch.float32
+    with pytest.raises(ValueError, match=r"^x has 2 pixels per image, reference 4.$"):
+        nearest_distance(x[..., :1], reference)
+    with pytest.raises(ValueError, match=r"^reference must be a batch"):
+        nearest_distance(x, reference[0])
+
+
+def test_continuous_noise_follows_its_seed_and_distances_name_x():
+    torch.manual_seed(5)  # the global generator elsewhere: the noise must not read it
+    g = torch.Generator().manual_seed(6)
+    assert torch.equal(uniform_noise(2, None, seed=6), torch.rand(2, 1, 8, 8, generator=g))
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
+        nearest_distance(torch.rand(8, 8), torch.rand(2, 1, 8, 8))
+
+
+def test_train_classifier_defaults_and_what_it_passes_on(monkeypatch):
+    import lib.digits as digits_module
+
+    seen = []
+
+    def fake(model, x, y, loss, epochs, lr, **kw):
+        seen.append({"loss": loss, "epochs": epochs, "lr": lr, **kw})
+        return [0.0]
+
+    monkeypatch.setattr(digits_module, "train", fake)
+    x, y = torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    train_classifier(digit_cnn(), x, y)
+    assert seen[0] == {
+        "loss": torch.nn.functional.cross_entropy, "epochs": 30, "lr": 3e-3, "batch_size": 64,
+        "weight_decay": 1e-4, "seed": 0, "objective": None,
+    }  # fmt: skip
+
+    def objective(m, a, b):
+        return m(a).sum()
+
+    train_classifier(digit_cnn(), x, y, 2, 0.1, 8, 0.5, 3, objective)
+    assert seen[1] == {
+        "loss": None, "epochs": 2, "lr": 0.1, "batch_size": 8, "weight_decay": 0.5, "seed": 3,
+        "objective": objective,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape"):
+        train_classifier(digit_cnn(), x[0], y)
+
+
+def test_the_default_split_is_seed_0_in_float32_and_seeded_cnns_keep_their_sizes():
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    _, x_te, _, _ = train_test_split(
+        bunch.images / 16, bunch.target, test_size=0.25, random_state=0, stratify=bunch.target
+    )
+    split = load_digits()
+    assert split.x_test.dtype == torch.float32
+    assert torch.equal(split.x_test[:, 0], torch.from_numpy(x_te).float())
+    assert digit_cnn(width=1).conv1.out_channels == 1
+    seeded = digit_cnn(width=2, num_classes=3, seed=1)
+    assert seeded.conv1.out_channels == 2 and seeded.logits.out_features == 3
+
+
+def test_glyphs_are_centred_both_ways_in_float32():
+    bar = render_glyph("I")
+    assert bar.dtype == torch.float32
+    columns = (bar[0] > 0).any(0).nonzero().flatten().tolist()
+    assert abs((columns[0] + columns[-1]) / 2 - 3.5) <= 0.5  # a narrow bar, centred across
+    dash = render_glyph("-")  # a wide glyph: it fills the width and sits in the middle rows
+    assert (dash[0] > 0).any(0).all()
+    rows = (dash[0] > 0).any(1).nonzero().flatten().tolist()
+    assert abs((rows[0] + rows[-1]) / 2 - 3.5) <= 0.5

@@ -157,3 +157,48 @@ def test_chapter_0_runs_on_a_tiny_described_network(tiny_cnn):
     net = networks.attach(tiny_cnn, networks.sequential(roles=roles))
     found = features.extract(net, torch.rand(1, 3, 16, 16), networks.role(net, "block_relus"))
     assert [a.shape[-1] for a in found.values()] == [16, 8]
+
+
+def test_the_extractor_pins_its_layers_its_deepest_and_its_messages():
+    from conftest import small_cnn
+
+    model = small_cnn()
+    extractor = features.FeatureExtractor(model, "relu1")
+    assert extractor.layers == ["relu1"] and extractor.deepest == "relu1"
+    several = features.FeatureExtractor(model, ["relu2", "conv1", "conv3"])
+    assert several.layers == ["relu2", "conv1", "conv3"] and several.deepest == "conv3"
+    assert several.normalize_input  # by default, as the description says
+    with pytest.raises(ValueError, match="^Ask for at least one layer.$"):
+        features.FeatureExtractor(model, [])
+    with pytest.raises(
+        KeyError, match=r"Unknown layer\(s\) 'a', 'b' for .*; valid names: conv1, relu1, conv2"
+    ):
+        features.FeatureExtractor(model, ["a", "conv1", "b"])
+    with pytest.raises(ValueError, match="declares no input normalisation.$"):
+        features.FeatureExtractor(model, "conv1", normalize_input=True)
+
+
+def test_activations_are_the_layers_outputs_and_the_run_stops_at_the_deepest():
+    from conftest import small_cnn
+
+    model = small_cnn()
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    found = features.FeatureExtractor(model, ["conv2", "relu1"])(x)
+    assert list(found) == ["conv2", "relu1"]
+    torch.testing.assert_close(found["relu1"], model[:2](x))
+    torch.testing.assert_close(found["conv2"], model[:3](x))
+    reached = []
+    model.conv3.register_forward_hook(lambda *args: reached.append(1))
+    features.FeatureExtractor(model, "conv2")(x)
+    assert reached == []  # stopped after conv2
+    features.FeatureExtractor(model, "conv3")(x)
+    assert reached == [1]
+    assert not model.conv1._forward_hooks  # the extractor's hooks are removed
+    out = features.extract(model, x, "logits")["logits"]
+    torch.testing.assert_close(out, model(x))
+    assert not out.requires_grad
+    assert features.layer_shapes(model, x)[:3] == [
+        ("conv1", (2, 8, 8, 8)),
+        ("relu1", (2, 8, 8, 8)),
+        ("conv2", (2, 8, 4, 4)),
+    ]

@@ -250,3 +250,106 @@ def test_clear_errors_for_bad_requests():
         invert(dead, "relu", x0, steps=2, weights=InversionWeights(lambda_tv=1.0))
     with pytest.raises(ValueError, match="beta"):
         InversionWeights(lambda_tv=1.0, beta=0.5)
+
+
+# --- weights, measures and messages pinned one by one ---------------------------------------
+
+
+def test_the_weights_bounds_and_messages():
+    InversionWeights(lambda_tv=0.0, alpha=1.0, beta=1.0, lambda_alpha=0.0)  # the edges are fine
+    for alpha, beta in ((0.5, 2.0), (6.0, 0.9)):
+        with pytest.raises(
+            ValueError, match=f"^alpha and beta must be at least 1; got {alpha}, {beta}.$"
+        ):
+            InversionWeights(lambda_tv=1.0, alpha=alpha, beta=beta)
+    for tv, la in ((-1.0, 0.0), (0.0, -1e-12)):
+        with pytest.raises(
+            ValueError, match="^The weights lambda_alpha and lambda_tv must be non-negative.$"
+        ):
+            InversionWeights(lambda_tv=tv, lambda_alpha=la)
+    with pytest.raises(
+        KeyError,
+        match=r"gives no λ_V for layer 'conv2': its role 'inversion' lists relu1, relu2, relu3, "
+        r"relu4\. Pass weights=InversionWeights\(lambda_tv=\.\.\.\), or add the layer to the "
+        r"network's description\.",
+    ):
+        paper_weights(described_cnn(), "conv2")
+
+
+def test_the_terms_weights_by_hand():
+    import numpy as np
+
+    net = described_cnn()
+    sigma2 = float(np.mean([0.229, 0.224, 0.225])) ** 2
+    objective = inversion_objective(net, "relu3", target_image())
+    (w_f, feature), (w_a, alpha), (w_t, tv) = objective.parts()
+    assert isinstance(feature, FeatureMatch) and w_f == 1.0
+    assert isinstance(alpha, AlphaNorm) and alpha.alpha == 6.0
+    assert isinstance(tv, TotalVariation) and tv.beta == 2.0
+    assert float(w_a) == pytest.approx(8e-10 / 2 * 255.0**4 / sigma2)
+    assert torch.as_tensor(w_t).tolist() == pytest.approx([10.0 / 2 / sigma2])
+    weights = InversionWeights(lambda_tv=3.0, alpha=2.0, beta=1.0, lambda_alpha=1.0)
+    parts = inversion_objective(net, "relu3", target_image(), weights, lambda_tv=[1.0, 4.0]).parts()
+    assert float(parts[1][0]) == pytest.approx(0.5 * 255.0**0 / sigma2)
+    assert torch.as_tensor(parts[2][0]).tolist() == pytest.approx(
+        [0.5 / 255 / sigma2, 2 / 255 / sigma2]
+    )
+    with pytest.raises(ValueError, match="^lambda_tv must be non-negative.$"):
+        inversion_objective(net, "relu3", target_image(), weights, lambda_tv=[1.0, -1.0])
+
+
+def test_pixel_error_and_ssim_by_hand():
+    from skimage.metrics import structural_similarity
+
+    reference = target_image()
+    images = torch.cat([reference, reference * 0 + 0.5, (reference + 0.1).clamp(0, 1)])
+    expected = (images - reference).pow(2).mean((1, 2, 3)).sqrt()
+    torch.testing.assert_close(pixel_error(images, reference), expected)
+    assert pixel_error(reference, reference).item() == 0
+    ref = reference[0].permute(1, 2, 0).numpy()
+    values = [
+        structural_similarity(x.permute(1, 2, 0).numpy(), ref, channel_axis=-1, data_range=1.0)
+        for x in images
+    ]
+    torch.testing.assert_close(ssim(images, reference), torch.tensor(values))
+    assert ssim(reference, reference).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"must be a batch of shape \(B, 3, H, W\)"):
+        pixel_error(images[:, :1], reference)
+    with pytest.raises(ValueError, match=r"must be a batch of shape \(B, 3, H, W\)"):
+        ssim(images[:, :1], reference)
+
+
+def test_pairwise_distances_and_off_diagonal_by_hand():
+    net = described_cnn()
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 3, 16, 16, generator=g)
+    target = torch.rand(1, 3, 16, 16, generator=g)
+    pixel, feature = pairwise_distances(net, "relu2", images, target)
+    n = 3 * 16 * 16
+    assert pixel[0, 1].item() == pytest.approx(
+        (images[0] - images[1]).pow(2).sum().sqrt().item() / n**0.5, rel=1e-5
+    )
+    feats = net[:5](images).flatten(1)
+    norm = net[:5](target).pow(2).sum()
+    assert feature[1, 2].item() == pytest.approx(
+        ((feats[1] - feats[2]).pow(2).sum() / norm).item(), rel=1e-4
+    )
+    assert pixel[0, 0] == 0 and feature[2, 2] == 0
+    matrix = torch.arange(9.0).reshape(3, 3)
+    assert off_diagonal(matrix).tolist() == [1.0, 2.0, 5.0]
+
+
+def test_term_history_and_invert_layers_refuse_bad_requests():
+    net = described_cnn()
+    with pytest.raises(ValueError, match="^Give at least one layer.$"):
+        invert_layers(net, [], target_image(), steps=1)
+    result = invert(net, "relu1", target_image(), steps=1, starts=2, snapshot_every=1)
+    with pytest.raises(ValueError, match=r"^start must be one of 0\.\.1; got 2\.$"):
+        term_history(net, result, target_image(), start=2)
+    with pytest.raises(ValueError, match=r"^start must be one of 0\.\.1; got -1\.$"):
+        term_history(net, result, target_image(), start=-1)
+    result.snapshots = []
+    with pytest.raises(
+        ValueError, match=r"^The result has no snapshots: invert with snapshot_every=\.\.\. \.$"
+    ):
+        term_history(net, result, target_image())

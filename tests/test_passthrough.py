@@ -169,3 +169,68 @@ def test_googlenet_and_a_relu6_network_have_all_their_rectifiers_redirected():
         assert redirection.count == 1
         tiny(x).sum().backward()
     assert (x.grad > 0).all()
+
+
+# --- defaults, values and messages pinned one by one ----------------------------------------
+
+
+def test_the_redirection_lasts_16_steps_by_default_and_the_message_in_full():
+    net = rectifier("relu")
+    with relu_passthrough(net) as redirection:
+        assert redirection.steps == 16 and redirection.active
+        redirection.on_step(15)
+        assert redirection.active
+        redirection.on_step(16)
+        assert not redirection.active
+    for bad in (0, 2.5, "3"):
+        with (
+            pytest.raises(
+                ValueError, match=f"^steps must be a positive integer or None; got {bad!r}.$"
+            ),
+            relu_passthrough(net, bad),
+        ):
+            pass
+
+
+def test_the_redirected_rectifier_by_hand():
+    from lib.passthrough import Redirection, redirected_rectifier
+
+    x = torch.tensor([[-1.0, 0.0, 3.0, 6.0, 7.0]])
+    assert torch.equal(redirected_rectifier(x), torch.tensor([[0.0, 0.0, 3.0, 6.0, 7.0]]))
+    assert torch.equal(redirected_rectifier(x, 6.0), torch.tensor([[0.0, 0.0, 3.0, 6.0, 6.0]]))
+
+    def grad(x, upper, upstream, state=None):
+        x = x.clone().requires_grad_(True)
+        redirected_rectifier(x, upper, state).backward(upstream)
+        return x.grad
+
+    # one image with a true gradient (through 3.0): exactly the true gradient
+    up = torch.full_like(x, UP)
+    assert torch.equal(grad(x, 6.0, up), torch.tensor([[0.0, 0.0, UP, 0.0, 0.0]]))
+    # no unit inside: let through where it moves back in (up at or below 0, down at or above 6)
+    dead = torch.tensor([[-1.0, 0.0, 6.0, 7.0]])
+    mixed = torch.tensor([[UP, DOWN, DOWN, UP]])
+    assert torch.equal(grad(dead, 6.0, mixed), torch.tensor([[UP, 0.0, DOWN, 0.0]]))
+    # a ReLU without an upper bound: 6 and 7 are inside, the true gradient goes through them
+    assert torch.equal(grad(dead, None, mixed), torch.tensor([[0.0, 0.0, DOWN, UP]]))
+    below = torch.tensor([[-1.0, 0.0]])
+    assert torch.equal(grad(below, None, mixed[:, :2]), torch.tensor([[UP, 0.0]]))
+    # a redirection switched off gives the true gradient: none here
+    off = Redirection(count=1, steps=None, active=False)
+    assert not grad(dead, 6.0, mixed, off).any()
+
+
+def test_the_redirection_at_the_edges_of_the_range():
+    from lib.passthrough import redirected_rectifier
+
+    def grad(x, upper, upstream):
+        x = x.clone().requires_grad_(True)
+        redirected_rectifier(x, upper).backward(upstream)
+        return x.grad
+
+    # a unit exactly at 0 is off: asked to rise, it is let through
+    assert torch.equal(grad(torch.tensor([[0.0]]), 6.0, torch.tensor([[UP]])), torch.tensor([[UP]]))
+    # a small push down below 0 is stopped, whatever its size
+    assert not grad(torch.tensor([[-1.0]]), 6.0, torch.tensor([[0.5 * DOWN]])).any()
+    # with a bound below 1, a unit above it asked to rise further is stopped
+    assert not grad(torch.tensor([[0.8]]), 0.5, torch.tensor([[UP]])).any()

@@ -2,6 +2,7 @@
 network's roles, and the softmax smoothing of the activations."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -439,3 +440,227 @@ def test_smoothed_losses_compare_smoothed_activations():
     assert smooth(image).item() != pytest.approx(raw(image).item())
     result = transfer(model, content, style, steps=10, smooth=1.0, **LAYERS, progress=False)
     assert result.best.total < 0.5 * result.losses[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Defaults, values and messages pinned one by one
+
+
+def _record_optimize(monkeypatch):
+    from lib.optim import OptimResult
+
+    calls = []
+
+    def fake(param, objective, steps, **kw):
+        pixels = param().detach()
+        calls.append({"start": pixels.clone(), "objective": objective, "steps": steps, **kw})
+        for step in range(steps):
+            kw["on_step"](step, float(steps - step))  # the scaled loss, falling
+        return OptimResult(image=pixels, best_image=pixels)
+
+    monkeypatch.setattr(style_module, "optimize", fake)
+    return calls
+
+
+def test_the_transfers_defaults(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 20, 16, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+    result = transfer(model, content, style)
+    (call,) = calls
+    assert call["steps"] == 300 and call["optimizer"] == "lbfgs"
+    assert call["stop_below"] is None and call["progress"] is True
+    assert call["desc"] == "level 1/1 (20, 16)"
+    assert torch.equal(call["start"], content)  # starts from the content
+    assert result.sizes == [(20, 16)]
+    # the objective handed over is scaled so that the start's loss is 1
+    torch.testing.assert_close(call["objective"](content), torch.tensor(1.0))
+    # the history holds the true losses: the scaled ones times the start's loss
+    # the style is resized to the content's longest side: 20 × 20
+    resized = style_module.resize_to(style, (20, 20))
+    unscaled = style_objective(model, content, resized)(content).item()
+    assert [e.level for e in result.history] == [0] * 300
+    assert result.losses[0] == pytest.approx(300 * unscaled)
+    assert result.losses[-1] == pytest.approx(1 * unscaled)
+    assert result.best.total == pytest.approx(unscaled)
+    assert set(result.terms) == {"content", "style"}
+
+
+def test_a_coarse_to_fine_transfer_has_a_level_per_scale(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 32, 24, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    result = transfer(
+        model,
+        content,
+        style,
+        steps=[2, 3],
+        scales=(0.5, 1.0),
+        stop_below=0.5,
+        progress=False,
+        init="noise",
+        generator=torch.Generator().manual_seed(2),
+    )
+    assert [c["steps"] for c in calls] == [2, 3]
+    from lib.multiscale import scaled_sizes
+
+    small = scaled_sizes(32, 24, [0.5, 1.0])[0]
+    assert [c["desc"] for c in calls] == [f"level 1/2 {small}", "level 2/2 (32, 24)"]
+    assert calls[0]["stop_below"] is None and calls[1]["stop_below"] is not None
+    assert [e.level for e in result.history] == [0, 0, 1, 1, 1]
+    assert len(result.final_level) == 3 and len(result.losses) == 3
+    noise = torch.rand(1, 3, 32, 24, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(calls[0]["start"], style_module.resize_to(noise, small))
+
+
+def test_the_transfers_messages_in_full():
+    model, image = tiny_vgg(), torch.rand(1, 3, 16, 16)
+    with pytest.raises(
+        ValueError, match=r"^Texture synthesis \(content=None\) needs size=\(H, W\).$"
+    ):
+        transfer(model, None, image)
+    with pytest.raises(ValueError, match="^2 scales but 3 step counts.$"):
+        transfer(model, image, image, steps=[1, 2, 3], scales=(0.5, 1.0))
+    for bad in ([0], [1.5]):
+        with pytest.raises(
+            ValueError, match=re.escape(f"Each level needs a positive integer of steps; got {bad}.")
+        ):
+            transfer(model, image, image, steps=bad)
+    with pytest.raises(
+        ValueError,
+        match=r"^init must be one of \('content', 'matched', 'noise'\) or an image; got 'x'.$",
+    ):
+        transfer(model, image, image, init="x")
+    with pytest.raises(
+        ValueError, match=r"^init='matched' recolours the content image: give one, or use 'noise'.$"
+    ):
+        transfer(model, None, image, init="matched", size=(16, 16))
+    with pytest.raises(ValueError, match="^style_scale must be positive; got 0.$"):
+        transfer(model, image, image, style_scale=0)
+    with pytest.raises(ValueError, match=r"^style must be a batch of shape \(B, 3, H, W\)"):
+        transfer(model, image, image[:, :1])
+    with pytest.raises(ValueError, match="^Give a content image, a style image, or both.$"):
+        style_objective(model, None, None)
+    with pytest.raises(ValueError, match="^content_weight and style_weight must be non-negative.$"):
+        style_objective(model, image, image, content_weight=-1.0, **LAYERS)
+    with pytest.raises(ValueError, match="^content_weight and style_weight must be non-negative.$"):
+        style_objective(model, image, image, style_weight=-1.0, **LAYERS)
+
+
+def test_the_style_image_is_sized_relative_to_the_content():
+    style = torch.rand(1, 3, 30, 60)
+    assert style_module._style_size(style, (40, 20), 1.0) == (20, 40)  # longest side 40
+    assert style_module._style_size(style, (40, 20), 0.5) == (10, 20)
+    assert style_module._style_size(torch.rand(1, 3, 9, 6), (12, 12), 1.0) == (12, 8)
+
+
+def test_the_starting_images():
+    content = torch.rand(1, 3, 8, 6)
+    start = style_module._initial_image("content", content, (8, 6), None)
+    assert torch.equal(start, content) and start is not content
+    given = torch.rand(1, 3, 16, 12)
+    torch.testing.assert_close(
+        style_module._initial_image(given, content, (8, 6), None),
+        style_module.resize_to(given, (8, 6)),
+    )
+    noise = style_module._initial_image("noise", content, (8, 6), torch.Generator().manual_seed(3))
+    assert torch.equal(noise, torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(3)))
+
+
+def test_style_objective_weights_and_terms_by_hand():
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    objective = style_objective(
+        model, content, style, content_weight=2.0, style_weight=3.0, **LAYERS
+    )
+    alone_c = style_objective(model, content, None, content_layer="relu2_2")
+    alone_s = style_objective(
+        model, None, style, style_layers=("relu1_1", "relu2_1"), style_weight=1.0
+    )
+    expected = 2.0 * alone_c(image) + 3.0 * alone_s(image)
+    torch.testing.assert_close(objective(image), expected)
+    assert set(objective.terms(image)) == {"content", "style"}
+    assert set(alone_c.terms(image)) == {"content"}
+    # the style weight by default: the content weight over the network's α/β (1e-2 here)
+    default = style_objective(model, content, style, content_weight=2.0, **LAYERS)
+    torch.testing.assert_close(default(image), 2.0 * alone_c(image) + 200.0 * alone_s(image))
+    assert style_weight_for(model) == pytest.approx(100.0)
+
+
+def test_a_transfer_takes_a_list_of_styles_or_none(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    first = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    second = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    transfer(model, content, [first, second], steps=1, blend=[1.0, 3.0])
+    expected = style_objective(model, content, [first, second], blend=[1.0, 3.0])
+    scale = 1 / expected(content).item()
+    torch.testing.assert_close(calls[-1]["objective"](image), scale * expected(image))
+    result = transfer(model, content, None, steps=1)  # the content term alone
+    assert set(result.terms) == {"content"}
+
+
+def test_a_transfer_passes_its_weights_and_options_to_the_objective(monkeypatch):
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    options = dict(content_weight=2.0, style_weight=5.0, layer_weights=[0.3, 0.7], smooth=2.0)
+    transfer(model, content, style, steps=1, **LAYERS, **options)
+    expected = style_objective(model, content, style, **LAYERS, **options)
+    scale = 1 / expected(content).item()
+    torch.testing.assert_close(calls[-1]["objective"](image), scale * expected(image))
+    assert not calls[-1]["objective"].mixed_precision
+    transfer(model, content, style, steps=1, mixed_precision=True)
+    assert calls[-1]["objective"].mixed_precision
+
+
+def test_a_start_without_loss_is_not_rescaled_and_the_clock_starts_with_the_transfer(monkeypatch):
+    import time
+
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    before = time.perf_counter()
+    result = transfer(model, content, content, steps=3)  # content and style: a loss of 0
+    elapsed = time.perf_counter() - before
+    assert [e.total for e in result.history] == [3.0, 2.0, 1.0]  # the losses as reported
+    assert all(0 <= e.seconds <= elapsed for e in result.history)
+    assert calls[-1]["objective"](content).item() == 0
+
+
+def test_a_matched_start_uses_the_blend_of_the_styles(monkeypatch):
+    from lib.colors import match_colors
+
+    calls = _record_optimize(monkeypatch)
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    red = torch.zeros(1, 3, 16, 16)
+    red[:, 0] = torch.rand(16, 16, generator=torch.Generator().manual_seed(1))
+    blue = torch.zeros(1, 3, 16, 16)
+    blue[:, 2] = torch.rand(16, 16, generator=torch.Generator().manual_seed(2))
+    transfer(model, content, [red, blue], steps=1, init="matched", blend=[1.0, 3.0])
+    expected = match_colors(content, [red, blue], [1.0, 3.0])
+    torch.testing.assert_close(calls[-1]["start"], expected)
+    assert not torch.allclose(expected, match_colors(content, [red, blue]))
+
+
+def test_original_colours_give_the_result_the_contents_chrominance(monkeypatch):
+    from lib.colors import preserve_colors
+
+    _record_optimize(monkeypatch)  # the result is the start: noise
+    model = tiny_vgg()
+    content = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    style = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    noise = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    kept = transfer(model, content, style, steps=1, init=noise, original_colors=True)
+    torch.testing.assert_close(kept.image, preserve_colors(content, noise))
+    plain = transfer(model, content, style, steps=1, init=noise)
+    torch.testing.assert_close(plain.image, noise)

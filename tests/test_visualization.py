@@ -258,3 +258,208 @@ def test_random_channels_skip_the_channels_no_optimisation_can_start():
     assert first != random_channels(net, "relu2", 3, size=16, generator=gen(2))
     with pytest.raises(ValueError, match="only 7 channels"):
         random_channels(net, "relu2", 8, size=16, generator=gen())
+
+
+# --- defaults, values and messages pinned one by one ----------------------------------------
+
+
+def _record_optimize(monkeypatch):
+    import lib.visualization as visualization
+    from lib.optim import OptimResult
+
+    calls = []
+
+    def fake(image, objective, steps, **kw):
+        calls.append({"image": image, "objective": objective, "steps": steps, **kw})
+        pixels = image().detach()
+        return OptimResult(image=pixels, best_image=pixels)
+
+    monkeypatch.setattr(visualization, "optimize", fake)
+    return calls
+
+
+def test_the_visualisations_defaults(monkeypatch):
+    from lib.parametrization import FourierImage
+    from lib.passthrough import Redirection
+
+    calls = _record_optimize(monkeypatch)
+    model = tiny_cnn()
+    visualize(model, "relu2", [1, 2], steps=5)
+    call = calls[0]
+    assert call["steps"] == 5 and call["optimizer"] == "adam"
+    assert isinstance(call["image"], FourierImage)
+    assert call["image"]().shape == (2, 3, 128, 128)  # 128 pixels, one image per channel
+    assert isinstance(call["objective"], Channel) and call["objective"].channels == [1, 2]
+    assert call["transform"] is not None  # the standard robustness transforms
+    assert call["desc"] == "relu2" and call["progress"] is False
+    assert call["snapshot_every"] is None
+    redirection = call["on_step"].__self__
+    assert isinstance(redirection, Redirection) and redirection.steps == 16
+    visualize(
+        model,
+        "relu2",
+        0,
+        steps=2,
+        size=16,
+        parametrization="pixel",
+        transform=False,
+        passthrough=False,
+        kind="neuron",
+        position=(1, 1),
+        desc="d",
+        snapshot_every=1,
+        optimizer="sgd",
+        progress=True,
+    )
+    call = calls[1]
+    assert call["transform"] is None and call["on_step"] is None
+    assert isinstance(call["objective"], Neuron) and call["image"]().shape == (1, 3, 16, 16)
+    assert call["desc"] == "d" and call["optimizer"] == "sgd" and call["progress"] is True
+    assert call["snapshot_every"] == 1
+    visualize(model, "relu2", 0, steps=1, size=16, redirect_steps=3)
+    assert calls[2]["on_step"].__self__.steps == 3
+    photo = torch.rand(1, 3, 20, 20)
+    visualize(model, "relu2", [0, 1], steps=1, start=photo)
+    assert torch.equal(calls[3]["image"](), photo.repeat(2, 1, 1, 1))
+
+
+def test_the_visualisations_messages_in_full():
+    model = tiny_cnn()
+    for bad in (0, 1.0):
+        with pytest.raises(ValueError, match=f"^steps must be a positive integer; got {bad!r}.$"):
+            visualize(model, "relu2", 0, steps=bad)
+    for bad in (15, 16.0):
+        with pytest.raises(
+            ValueError, match=f"^size must be an integer of at least 16 pixels; got {bad!r}.$"
+        ):
+            visualize(model, "relu2", 0, steps=1, size=bad)
+    visualize(model, "relu2", 0, steps=1, size=16)
+    with pytest.raises(ValueError, match="^Unknown kind 'pixel'; use one of channel, neuron.$"):
+        visualize(model, "relu2", 0, steps=1, kind="pixel")
+    with pytest.raises(ValueError, match="^Unknown parametrization 'x'; use one of fft, pixel.$"):
+        visualize(model, "relu2", 0, steps=1, parametrization="x")
+    with pytest.raises(
+        ValueError, match=r"^start must be one \(1, 3, H, W\) image; got \(2, 3, 8, 8\).$"
+    ):
+        visualize(model, "relu2", 0, steps=1, start=torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"^start must be a batch of shape \(B, 3, H, W\)"):
+        visualize(model, "relu2", 0, steps=1, start=torch.rand(1, 1, 8, 8))
+
+
+def test_activation_and_channel_count_by_hand():
+    model = tiny_cnn()
+    images = torch.rand(2, 3, 16, 16, generator=gen(1))
+    maps = model[:4](images)  # relu2
+    torch.testing.assert_close(
+        activation_of(model, "relu2", [3, 5], images), maps[[0, 1], [3, 5]].mean((1, 2))
+    )
+    torch.testing.assert_close(activation_of(model, "relu2", 3, images), maps[:, 3].mean((1, 2)))
+    sizes = []
+    model.conv1.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape)))
+    assert channel_count(model, "relu2") == 8 and sizes[-1] == (1, 3, 128, 128)
+    assert channel_count(model, "logits", size=32) == 5 and sizes[-1] == (1, 3, 32, 32)
+
+
+def test_start_gradients_are_the_norms_of_each_images_gradient():
+    model = tiny_cnn()
+    images = torch.rand(2, 3, 16, 16, generator=gen(2))
+    x = images.clone().requires_grad_(True)
+    Channel(model, "relu2", [1, 4])(x).backward()
+    expected = x.grad.flatten(1).norm(dim=1)
+    torch.testing.assert_close(start_gradients(model, "relu2", [1, 4], images), expected)
+    # a black image and channels that are off: no gradient, unless redirected
+    dark = torch.zeros(1, 3, 16, 16)
+    off = [c for c in range(8) if start_gradients(model, "relu2", [c], dark).item() == 0]
+    assert off, "some channel of relu2 is off on a black image"
+    redirected = start_gradients(model, "relu2", off[:1], dark, passthrough=True)
+    assert redirected.item() > 0
+
+
+def _box_net(kernel: int) -> nn.Sequential:
+    conv = nn.Conv2d(3, 1, kernel, padding=kernel // 2, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    return attach(nn.Sequential(conv).eval(), sequential("box"))
+
+
+def test_the_effective_receptive_field_of_box_filters_by_hand():
+    assert effective_receptive_field(_box_net(1), "0", size=16) == 1.0
+    # a 3×3 box: nine equal gradients; 0.9 of them need the whole 3×3 square
+    assert effective_receptive_field(_box_net(3), "0", size=16) == 3.0
+    assert effective_receptive_field(_box_net(3), "0", size=16, mass=0.1) == 1.0  # 1/9 ≥ 0.1
+    assert effective_receptive_field(_box_net(5), "0", size=16, mass=0.5) == 5.0  # 9/25 < 0.5
+    zero = _box_net(3)
+    with torch.no_grad():
+        zero[0].weight.zero_()
+    assert effective_receptive_field(zero, "0", size=16) == 0.0
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match=f"^mass must be between 0 and 1; got {bad}.$"):
+            effective_receptive_field(_box_net(3), "0", mass=bad)
+    flat = attach(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2)).eval(), sequential("flat"))
+    with pytest.raises(ValueError, match=r"^Layer '1' has no spatial maps \(shape \(4, 2\)\).$"):
+        effective_receptive_field(flat, "1", size=16)
+
+
+def test_random_channels_are_seeded_and_refuse_too_many():
+    model = tiny_cnn()
+    picked = random_channels(model, "relu2", 3, size=16, generator=gen(5))
+    assert picked == random_channels(model, "relu2", 3, size=16, generator=gen(5))
+    assert len(set(picked)) == 3 and all(0 <= c < 8 for c in picked)
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match=f"^count must be a positive integer; got {bad!r}.$"):
+            random_channels(model, "relu2", bad)
+    with pytest.raises(
+        ValueError,
+        match=r"^'relu2' has only \d channels that an optimisation can start; asked for 9.$",
+    ):
+        random_channels(model, "relu2", 9, size=16, generator=gen(5))
+
+
+def test_randomize_weights_by_hand():
+    model = tiny_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copy = randomize_weights(model, seed=3)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+    torch.manual_seed(3)
+    expected = torch.empty(8, 3, 3, 3)
+    nn.init.kaiming_normal_(expected, nonlinearity="relu")
+    torch.testing.assert_close(copy.conv1.weight, expected)  # the first layer drawn first
+    assert (copy.conv1.bias == 0).all() and (copy.logits.bias == 0).all()
+    assert not copy.training and not any(p.requires_grad for p in copy.parameters())
+    assert copy.pretrained is False
+    assert torch.equal(
+        randomize_weights(model).conv1.weight, randomize_weights(model, 0).conv1.weight
+    )
+    state = torch.get_rng_state()
+    randomize_weights(model, seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_receptive_field_reads_128_pixels_and_small_gradients():
+    sizes = []
+    net = _box_net(3)
+    net[0].register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape)))
+    effective_receptive_field(net, "0")
+    assert sizes == [(4, 3, 128, 128)]  # four noisy grey images of 128 pixels by default
+    faint = _box_net(3)
+    with torch.no_grad():
+        faint[0].weight.fill_(1e-3)  # a gradient summing to about 0.1: still measured
+    assert effective_receptive_field(faint, "0", size=16) == 3.0
+
+
+def test_random_channels_read_64_pixel_images_and_accept_one():
+    model = tiny_cnn()
+    sizes = []
+    model.conv1.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape[-2:])))
+    assert len(random_channels(model, "relu2", 1, generator=gen(0))) == 1
+    assert set(sizes) == {(64, 64)}
+
+
+def test_a_pixel_image_is_drawn_from_the_generator_given():
+    from lib.parametrization import PixelImage
+    from lib.visualization import make_image
+
+    torch.manual_seed(1)  # the global generator elsewhere: the image must not read it
+    image = make_image("pixel", 2, 16, generator=gen(3))
+    expected = PixelImage.noise(2, 16, 16, generator=gen(3))
+    assert torch.equal(image(), expected())
