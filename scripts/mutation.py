@@ -103,6 +103,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "visualization": ["tests/test_visualization.py"],
     "models": ["tests/test_models.py"],
+    "deferred": ["tests/test_deferred.py"],
     # the book's network descriptions have no test file of their own: test_networks reads them
     "zoo": ["tests/test_networks.py"],
 }
