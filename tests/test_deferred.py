@@ -80,3 +80,20 @@ def test_untrained_vgg_copies_follow_their_seed(untrained_vgg19):
     other = models.load_model("vgg19", pretrained=False, device="cpu", seed=1)
     assert torch.equal(untrained_vgg19(image), same(image))
     assert not torch.equal(same(image), other(image))
+
+
+def test_a_block_built_with_weights_is_left_as_it_is():
+    block = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    before = [p.clone() for p in block.parameters()]
+    wrapped = deferred.DrawnOnFirstUse(block, _normal_linear, seed=3)
+    assert wrapped.drawn
+    wrapped(torch.rand(2, 4))
+    assert all(torch.equal(p, q) for p, q in zip(wrapped.parameters(), before, strict=True))
+
+
+def test_a_move_of_the_block_alone_leaves_its_layers_alone():
+    block = _block()
+    block(torch.rand(1, 4))
+    weight = block[0].weight.clone()
+    block.to_empty(device="cpu", recurse=False)  # the block itself holds no tensor
+    assert torch.equal(block[0].weight, weight)
