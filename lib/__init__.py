@@ -1,7 +1,8 @@
 """The tested code behind the book *Explainability of convolutional networks*.
 
 One module per idea. The core: ``device`` (device, profile, seeds), ``images`` (loading, batch
-checks, ImageNet normalisation, frequency grids), ``assets``, ``models``, ``features``,
+checks, ImageNet normalisation, frequency grids), ``assets``, ``networks`` and ``zoo`` (the
+networks described), ``models`` (with ``deferred``), ``features``,
 ``parametrization``, ``transforms``, ``objectives`` (losses to minimise, that add up), ``optim``
 (the image-optimisation loop shared by chapters 1-4), ``multiscale`` (octaves, coarse to fine),
 ``training`` (the one training loop) and ``plots``. On top of them, one module per chapter:
